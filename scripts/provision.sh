@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Provisions the real servers that the integration tests start on loopback:
+#   FerretDB (SQLite backend) and Jaeger v2, built from the pinned Go modules in
+#   servers/<name>/go.mod into a cache outside the repo, and Debian's Prometheus
+#   (prometheus + promtool). Idempotent: a run with everything cached takes ~1 s.
+# Keep the versions and the cache rule in sync with test/servers/Cache.ts.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cache="${DAG_OBS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dag-observability}"
+ferretdb_version=v1.24.2
+jaeger_version=v1.76.0
+
+# build NAME MODULE VERSION PACKAGE [GO BUILD FLAGS...]: go-builds PACKAGE from
+# servers/NAME into $cache/NAME-VERSION/NAME unless that binary is already there.
+build() {
+  local name=$1 module=$2 version=$3 package=$4
+  shift 4
+  local out="$cache/$name-$version/$name"
+  [[ -x $out ]] && return
+  command -v go >/dev/null || { echo "provision: Go is needed to build $name" >&2; exit 1; }
+  grep -Eq "^\s+$module $version( |\$)" "$repo/servers/$name/go.mod" ||
+    { echo "provision: servers/$name/go.mod does not pin $module $version" >&2; exit 1; }
+  echo "provision: building $name $version (several minutes the first time)" >&2
+  mkdir -p "$(dirname "$out")"
+  (cd "$repo/servers/$name" && go build -mod=readonly -trimpath "$@" -o "$out.partial" "$package")
+  mv "$out.partial" "$out"
+}
+
+# ferretdb_modfile DIR: FerretDB panics at start-up unless its module holds
+# build/version/version.txt, which the published module lacks. Writes DIR/go.mod
+# (for go build -modfile) replacing the module with a copy in DIR that has it.
+ferretdb_modfile() {
+  local dir=$1 src
+  src="$(cd "$repo/servers/ferretdb" && go mod download github.com/FerretDB/FerretDB &&
+    go list -m -f '{{.Dir}}' github.com/FerretDB/FerretDB)"
+  cp -r "$src" "$dir/FerretDB"
+  chmod -R u+w "$dir/FerretDB"
+  echo "$ferretdb_version" >"$dir/FerretDB/build/version/version.txt"
+  cp "$repo/servers/ferretdb/go.mod" "$repo/servers/ferretdb/go.sum" "$dir/"
+  go mod edit -replace="github.com/FerretDB/FerretDB=$dir/FerretDB" "$dir/go.mod"
+}
+
+# install_prometheus: installs Debian's prometheus package and stops the service
+# that the package may have started: the tests start their own instances.
+install_prometheus() {
+  command -v prometheus >/dev/null && command -v promtool >/dev/null && return
+  local sudo=()
+  [[ $(id -u) == 0 ]] || sudo=(sudo)
+  echo "provision: installing Debian's prometheus" >&2
+  "${sudo[@]}" apt-get update -q >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends prometheus >/dev/null
+  if [[ -d /run/systemd/system ]]; then
+    "${sudo[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
+  elif [[ -x /etc/init.d/prometheus ]]; then
+    "${sudo[@]}" /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+  fi
+}
+
+if [[ ! -x $cache/ferretdb-$ferretdb_version/ferretdb ]]; then
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  ferretdb_modfile "$work"
+  build ferretdb github.com/FerretDB/FerretDB "$ferretdb_version" github.com/FerretDB/FerretDB/cmd/ferretdb \
+    -modfile="$work/go.mod"
+fi
+build jaeger github.com/jaegertracing/jaeger "$jaeger_version" github.com/jaegertracing/jaeger/cmd/jaeger \
+  -ldflags="-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$jaeger_version"
+install_prometheus
+
+echo "ferretdb   $ferretdb_version  $cache/ferretdb-$ferretdb_version/ferretdb"
+echo "jaeger     $jaeger_version  $cache/jaeger-$jaeger_version/jaeger"
+echo "prometheus $(prometheus --version 2>&1 | awk 'NR==1 {print $3}')  $(command -v prometheus)"
+echo "promtool   $(promtool --version 2>&1 | awk 'NR==1 {print $3}')  $(command -v promtool)"

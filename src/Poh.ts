@@ -1,0 +1,143 @@
+/**
+ * Proof of history: a sending DAG asks a PoH node to stamp each transaction
+ * (PoH_REQUEST) and waits for the answer (PoH_ACK). {@link Poh} is the traced
+ * workflow with its metrics; {@link PohClient} is the transport underneath it
+ * (in-process here, gRPC in `PohGrpc`); {@link PohSequencer} is the node's
+ * hash chain.
+ *
+ * @example
+ * ```ts
+ * import { Effect } from "effect"
+ * import { Poh } from "dag-observability"
+ *
+ * const stamp = Effect.gen(function*() {
+ *   const poh = yield* Poh.Poh
+ *   return yield* poh.request({ txId: "tx-1", region: "eu-central" })
+ * })
+ * ```
+ */
+import { createHash } from "node:crypto"
+import { Clock, Context, DateTime, Duration, Effect, Layer, Schema } from "effect"
+import { errorType } from "./internal/errorType.ts"
+import { Metrics } from "./Metrics.ts"
+
+/** A PoH_ACK: the request's place in the node's hash chain. */
+export class PohAck extends Schema.Class<PohAck>("dag-observability/PohAck")({
+  seq: Schema.Int,
+  hash: Schema.String,
+  timestamp: Schema.String,
+  node: Schema.String
+}) {}
+
+/** A PoH_REQUEST for one transaction. */
+export interface PohRequest {
+  readonly txId: string
+  readonly region: string
+  /** The node to ask, as Presence named it; the client's default when absent. */
+  readonly address?: string
+}
+
+/** No ACK arrived within the request timeout. */
+export class PohTimeout extends Schema.TaggedError<PohTimeout>()("PohTimeout", {
+  region: Schema.String,
+  timeoutMillis: Schema.Number
+}) {
+  override get message(): string {
+    return `no PoH_ACK within ${this.timeoutMillis} ms`
+  }
+}
+
+/** The PoH node could not be reached or refused the request. */
+export class PohUnavailable extends Schema.TaggedError<PohUnavailable>()("PohUnavailable", {
+  region: Schema.String,
+  reason: Schema.String
+}) {
+  override get message(): string {
+    return `PoH node unavailable: ${this.reason}`
+  }
+}
+
+/** Any failure of a PoH request. */
+export type PohError = PohTimeout | PohUnavailable
+
+/** The PoH node's sequencer: a SHA-256 hash chain over request ids. */
+export class PohSequencer extends Context.Service<PohSequencer, {
+  /** Appends `txId` to the chain and returns its ACK. */
+  readonly sequence: (txId: string) => Effect.Effect<PohAck>
+}>()("dag-observability/PohSequencer") {
+  /** A sequencer for the node named `node`, starting from the zero hash. */
+  static readonly layer = (node: string): Layer.Layer<PohSequencer> =>
+    Layer.sync(PohSequencer, () => {
+      let seq = 0
+      let hash = "0".repeat(64)
+      return PohSequencer.of({
+        sequence: Effect.fn("Poh.sequence")(function*(txId: string) {
+          const now = yield* DateTime.now
+          seq += 1
+          hash = createHash("sha256").update(hash).update(txId).digest("hex")
+          yield* Effect.annotateCurrentSpan("poh.seq", seq)
+          return new PohAck({ seq, hash, timestamp: DateTime.formatIso(now), node })
+        })
+      })
+    })
+}
+
+/** How a PoH_REQUEST reaches a PoH node. */
+export class PohClient extends Context.Service<PohClient, {
+  readonly stamp: (request: PohRequest) => Effect.Effect<PohAck, PohUnavailable>
+}>()("dag-observability/PohClient") {
+  /** Stamps with a sequencer in this process. */
+  static readonly layerInProcess: Layer.Layer<PohClient, never, PohSequencer> = Layer.effect(
+    PohClient,
+    Effect.gen(function*() {
+      const sequencer = yield* PohSequencer
+      return PohClient.of({ stamp: (request) => sequencer.sequence(request.txId) })
+    })
+  )
+}
+
+/** Options of {@link Poh.layer}. */
+export interface Options {
+  /** How long to wait for the ACK. */
+  readonly timeout?: Duration.Input
+}
+
+/** The traced PoH workflow: span `Poh.request`, `poh_requests_total`, `poh_ack_total`, approval latency. */
+export class Poh extends Context.Service<Poh, {
+  readonly request: (request: PohRequest) => Effect.Effect<PohAck, PohError>
+}>()("dag-observability/Poh") {
+  /** The workflow over the current {@link PohClient}. */
+  static readonly layer = (options: Options = {}): Layer.Layer<Poh, never, PohClient | Metrics> =>
+    Layer.effect(
+      Poh,
+      Effect.gen(function*() {
+        const client = yield* PohClient
+        const metrics = yield* Metrics
+        const timeout = Duration.fromInputUnsafe(options.timeout ?? "2 seconds")
+        return Poh.of({
+          request: Effect.fn("Poh.request")(function*(request: PohRequest) {
+            yield* Effect.annotateCurrentSpan("dag.region", metrics.region(request.region))
+            const started = yield* Clock.currentTimeNanos
+            const ack = yield* client.stamp(request).pipe(
+              Effect.timeoutOrElse({
+                duration: timeout,
+                orElse: () =>
+                  Effect.fail(new PohTimeout({ region: request.region, timeoutMillis: Duration.toMillis(timeout) }))
+              }),
+              Effect.tapError((error) =>
+                metrics.recordPohRequest(request.region, error._tag === "PohTimeout" ? "timeout" : "error")
+              )
+            )
+            const elapsed = Number((yield* Clock.currentTimeNanos) - started) / 1e9
+            yield* metrics.recordPohRequest(request.region, "ok")
+            yield* metrics.recordPohAck(request.region, elapsed)
+            return ack
+          }, errorType)
+        })
+      })
+    )
+
+  /** The workflow over an in-process sequencer named `node`. */
+  static readonly layerInProcess = (node = "poh-local", options: Options = {}): Layer.Layer<Poh, never, Metrics> =>
+    Poh.layer(options).pipe(Layer.provide(PohClient.layerInProcess), Layer.provide(PohSequencer.layer(node)))
+}

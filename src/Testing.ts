@@ -1,0 +1,100 @@
+/**
+ * Test support: finished spans kept in memory until the test's scope closes
+ * (unlike `InMemorySpanExporter`, whose spans vanish at provider shutdown),
+ * their tree by parent, and a metric's current value by name and labels.
+ *
+ * @example
+ * ```ts
+ * import { assert, it } from "@effect/vitest"
+ * import { Effect } from "effect"
+ * import { ObservabilityTest, Testing } from "dag-observability"
+ *
+ * it.effect("records a span", () =>
+ *   Effect.gen(function*() {
+ *     yield* Effect.void.pipe(Effect.withSpan("work"))
+ *     const spans = yield* Testing.TestSpans.use((spans) => spans.finished)
+ *     assert.deepStrictEqual(spans.map((span) => span.name), ["work"])
+ *   }).pipe(Effect.provide(ObservabilityTest)))
+ * ```
+ */
+import type { ReadableSpan, SpanProcessor } from "@opentelemetry/sdk-trace-base"
+import { AlwaysOnSampler } from "@opentelemetry/sdk-trace-base"
+import { Context, Effect, Layer } from "effect"
+import { Metrics } from "./Metrics.ts"
+import * as Tracing from "./Tracing.ts"
+
+/** The spans finished so far in this test. */
+export class TestSpans extends Context.Service<TestSpans, {
+  /** Finished spans, in the order they ended. */
+  readonly finished: Effect.Effect<ReadonlyArray<ReadableSpan>>
+  /** Forgets the spans finished so far. */
+  readonly clear: Effect.Effect<void>
+}>()("dag-observability/TestSpans") {
+  /** Tracing through the OpenTelemetry SDK into memory, every span sampled, as service `test`. */
+  static readonly layer: Layer.Layer<TestSpans> = Layer.unwrap(Effect.sync(() => {
+    let spans: Array<ReadableSpan> = []
+    const processor: SpanProcessor = {
+      onStart: () => undefined,
+      onEnd: (span) => {
+        spans.push(span)
+      },
+      forceFlush: () => Promise.resolve(),
+      shutdown: () => Promise.resolve()
+    }
+    return Layer.merge(
+      Layer.succeed(TestSpans, {
+        finished: Effect.sync(() => [...spans]),
+        clear: Effect.sync(() => {
+          spans = []
+        })
+      }),
+      Tracing.layerProvider(processor, { serviceName: "test", sampler: new AlwaysOnSampler(), shutdownTimeout: 0 })
+    )
+  }))
+}
+
+/** A finished span with its children, in start order. */
+export interface SpanNode {
+  readonly span: ReadableSpan
+  readonly children: ReadonlyArray<SpanNode>
+}
+
+/** Arranges `spans` by parent; spans whose parent is not among them are roots. */
+export const spanTree = (spans: ReadonlyArray<ReadableSpan>): ReadonlyArray<SpanNode> => {
+  const ids = new Set(spans.map((span) => span.spanContext().spanId))
+  const byStart = spans.toSorted((a, b) => a.startTime[0] - b.startTime[0] || a.startTime[1] - b.startTime[1])
+  const childrenOf = (parentId: string | undefined): ReadonlyArray<SpanNode> =>
+    byStart
+      .filter((span) => {
+        const parent = span.parentSpanContext?.spanId
+        return parentId === undefined ? parent === undefined || !ids.has(parent) : parent === parentId
+      })
+      .map((span) => ({ span, children: childrenOf(span.spanContext().spanId) }))
+  return childrenOf(undefined)
+}
+
+/** Renders a tree as indented lines of span names, for readable assertions. */
+export const formatTree = (nodes: ReadonlyArray<SpanNode>, depth = 0): ReadonlyArray<string> =>
+  nodes.flatMap((node) => [`${"  ".repeat(depth)}${node.span.name}`, ...formatTree(node.children, depth + 1)])
+
+/**
+ * The current value of the samples named `name` (a family, or a histogram's
+ * `_count`, `_sum` or `_bucket`) whose labels include `labels`, summed; 0 when
+ * none has been recorded. Dies when no such metric is registered.
+ */
+export const metricValue = (
+  name: string,
+  labels: Readonly<Record<string, string | number>> = {}
+): Effect.Effect<number, never, Metrics> =>
+  Effect.gen(function*() {
+    const { registry } = yield* Metrics
+    const family = registry.getSingleMetric(name) ?? registry.getSingleMetric(name.replace(/_(count|sum|bucket)$/, ""))
+    if (family === undefined) return yield* Effect.die(new Error(`No metric named ${name} is registered`))
+    const { values } = yield* Effect.promise(() => family.get())
+    return values
+      .filter((sample) =>
+        ((sample as { readonly metricName?: string }).metricName ?? name) === name &&
+        Object.entries(labels).every(([key, value]) => String(sample.labels[key]) === String(value))
+      )
+      .reduce((sum, sample) => sum + sample.value, 0)
+  })

@@ -1,0 +1,53 @@
+/**
+ * A transaction as the sending DAG accepts it, and {@link commit}: presence
+ * look-up → PoH request → storage write → `tx_committed_total`. Each step is
+ * its own span under the caller's (the HTTP server span in the examples).
+ *
+ * @example
+ * ```ts
+ * import { Effect, Schema } from "effect"
+ * import { Transaction } from "dag-observability"
+ *
+ * const submit = (body: unknown) =>
+ *   Effect.flatMap(Schema.decodeUnknownEffect(Transaction.Transaction)(body), (tx) => Transaction.commit(tx))
+ * ```
+ */
+import { randomUUID } from "node:crypto"
+import { Effect, Schema } from "effect"
+import { Metrics } from "./Metrics.ts"
+import { Poh } from "./Poh.ts"
+import { Presence } from "./Presence.ts"
+import { Storage, StoredTransaction } from "./Storage.ts"
+
+const text = (max: number) => Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(max))
+
+/** A transaction request (SPEC §6): `from`, `to` 1–128 characters, `amount` > 0, `region`, optional `memo` ≤ 1 KiB. */
+export class Transaction extends Schema.Class<Transaction>("dag-observability/Transaction")({
+  from: text(128),
+  to: text(128),
+  amount: Schema.Number.check(Schema.isFinite(), Schema.isGreaterThan(0)),
+  region: text(64),
+  memo: Schema.optional(Schema.String.check(Schema.isMaxLength(1024)))
+}) {}
+
+/**
+ * Commits `tx`: asks Presence who is online in its region and addresses the
+ * PoH request to the first node (a failed look-up is counted and leaves the
+ * choice to the PoH client), gets a PoH_ACK, persists the
+ * acknowledged transaction and counts it. Returns what was stored.
+ */
+export const commit = Effect.fnUntraced(function*(tx: Transaction, id: string = randomUUID()) {
+  const presence = yield* Presence
+  const poh = yield* Poh
+  const storage = yield* Storage
+  const metrics = yield* Metrics
+  const nodes = yield* presence.onlineNodes(tx.region).pipe(Effect.orElseSucceed(() => []))
+  const target = nodes[0]
+  const ack = yield* poh.request(
+    target === undefined ? { txId: id, region: tx.region } : { txId: id, region: tx.region, address: target.address }
+  )
+  const stored = new StoredTransaction({ ...tx, id, ack })
+  yield* storage.persist(stored)
+  yield* metrics.recordTxCommitted(tx.region)
+  return stored
+})

@@ -1,0 +1,24 @@
+import { defineConfig } from "vitest/config"
+
+/**
+ * Two projects: `unit` needs nothing running; `integration` starts FerretDB
+ * and Jaeger once per run (test/servers/globalSetup.ts) and Prometheus per test.
+ * `npx vitest run --project unit` runs the specs alone.
+ */
+export default defineConfig({
+  test: {
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: "unit", include: ["test/*.test.ts"] } },
+      {
+        extends: true,
+        test: {
+          name: "integration",
+          include: ["test/integration/**/*.test.ts"],
+          globalSetup: ["test/servers/globalSetup.ts"]
+        }
+      }
+    ]
+  }
+})
