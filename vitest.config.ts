@@ -7,6 +7,7 @@ import { defineConfig } from "vitest/config"
  */
 export default defineConfig({
   test: {
+    reporters: ["default", "./test/support/SummaryReporter.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     projects: [

@@ -8,10 +8,10 @@
  * plus `DAG_EXAMPLE_RATE` (transactions per second, default 10) and
  * `DAG_EXAMPLE_COUNT` (stop after that many, default: run until stopped).
  */
-import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer, Schedule } from "effect"
 import {
   Config,
+  Main,
   MetricsServer,
   ObservabilityLive,
   Poh,
@@ -65,5 +65,5 @@ const Workflows = Layer.mergeAll(
 program.pipe(
   Effect.provide(Workflows),
   Effect.provide(ObservabilityLive("dag-example")),
-  NodeRuntime.runMain
+  Main.runMain
 )

@@ -57,18 +57,25 @@ install_prometheus() {
   fi
 }
 
-if [[ ! -x $cache/ferretdb-$ferretdb_version/ferretdb ]]; then
+# Users who point the tests at their own servers need not build ours.
+if [[ -n ${MONGODB_URI:-} ]]; then
+  echo "ferretdb   skipped: MONGODB_URI is set"
+elif [[ ! -x $cache/ferretdb-$ferretdb_version/ferretdb ]]; then
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   ferretdb_modfile "$work"
   build ferretdb github.com/FerretDB/FerretDB "$ferretdb_version" github.com/FerretDB/FerretDB/cmd/ferretdb \
     -modfile="$work/go.mod"
 fi
-build jaeger github.com/jaegertracing/jaeger "$jaeger_version" github.com/jaegertracing/jaeger/cmd/jaeger \
-  -ldflags="-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$jaeger_version"
+if [[ -n ${JAEGER_QUERY_URL:-} ]]; then
+  echo "jaeger     skipped: JAEGER_QUERY_URL is set"
+else
+  build jaeger github.com/jaegertracing/jaeger "$jaeger_version" github.com/jaegertracing/jaeger/cmd/jaeger \
+    -ldflags="-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$jaeger_version"
+fi
 install_prometheus
 
-echo "ferretdb   $ferretdb_version  $cache/ferretdb-$ferretdb_version/ferretdb"
-echo "jaeger     $jaeger_version  $cache/jaeger-$jaeger_version/jaeger"
+[[ -n ${MONGODB_URI:-} ]] || echo "ferretdb   $ferretdb_version  $cache/ferretdb-$ferretdb_version/ferretdb"
+[[ -n ${JAEGER_QUERY_URL:-} ]] || echo "jaeger     $jaeger_version  $cache/jaeger-$jaeger_version/jaeger"
 echo "prometheus $(prometheus --version 2>&1 | awk 'NR==1 {print $3}')  $(command -v prometheus)"
 echo "promtool   $(promtool --version 2>&1 | awk 'NR==1 {print $3}')  $(command -v promtool)"

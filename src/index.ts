@@ -27,6 +27,9 @@ export * as Storage from "./Storage.ts"
 /** Transactions and the commit workflow. */
 export * as Transaction from "./Transaction.ts"
 
+/** Running a program with graceful shutdown on signals. */
+export * as Main from "./Main.ts"
+
 /** Finished spans and metric values in specs. */
 export * as Testing from "./Testing.ts"
 

@@ -1,0 +1,124 @@
+/**
+ * The example program (`npm start`) run as a child process: with no collector
+ * it still works, and its shutdown — natural or by signal — ends in bounded
+ * time with exit code 0 instead of crashing on the failed flush.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { once } from "node:events"
+import { createServer, type Server } from "node:net"
+import { afterAll, beforeAll, describe, expect, it } from "vitest"
+
+interface Run {
+  readonly child: ChildProcess
+  readonly output: () => string
+  /** Resolves with the exit code, or rejects when the process outlives `limitMs`. */
+  readonly exited: (limitMs: number) => Promise<number | null>
+  readonly printed: (text: string) => Promise<void>
+}
+
+const start = (env: Record<string, string>): Run => {
+  const child = spawn(process.execPath, ["examples/main.ts"], {
+    env: { PATH: process.env.PATH ?? "", PROMETHEUS_BIND: "127.0.0.1:0", ...env },
+    stdio: ["ignore", "pipe", "pipe"]
+  })
+  let output = ""
+  const waiting = new Set<() => void>()
+  const collect = (chunk: Buffer) => {
+    output += chunk.toString()
+    for (const check of waiting) check()
+  }
+  child.stdout!.on("data", collect)
+  child.stderr!.on("data", collect)
+  const exit = once(child, "exit").then(([code]) => code as number | null)
+  return {
+    child,
+    output: () => output,
+    exited: (limitMs) =>
+      Promise.race([
+        exit,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => {
+            child.kill("SIGKILL")
+            reject(new Error(`still running after ${limitMs} ms:\n${output}`))
+          }, limitMs).unref()
+        )
+      ]),
+    printed: (text) =>
+      new Promise<void>((resolve, reject) => {
+        const check = () => {
+          if (output.includes(text)) {
+            waiting.delete(check)
+            resolve()
+          }
+        }
+        waiting.add(check)
+        check()
+        void exit.then(() => reject(new Error(`exited before printing "${text}":\n${output}`)))
+      })
+  }
+}
+
+/** A TCP port that accepts connections and never answers: a collector that hangs. */
+let blackHole: Server
+let blackHolePort = 0
+
+beforeAll(async () => {
+  blackHole = createServer(() => undefined)
+  blackHole.listen(0, "127.0.0.1")
+  await once(blackHole, "listening")
+  blackHolePort = (blackHole.address() as { port: number }).port
+})
+
+afterAll(() => {
+  blackHole.close()
+})
+
+/** A loopback port with nothing listening on it. */
+const closedPort = async () => {
+  const server = createServer().listen(0, "127.0.0.1")
+  await once(server, "listening")
+  const { port } = server.address() as { port: number }
+  server.close()
+  await once(server, "close")
+  return port
+}
+
+describe("the example program without a collector", () => {
+  it("commits its transactions and exits 0 when nothing listens on the OTLP port", async () => {
+    const run = start({
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}`,
+      DAG_EXAMPLE_COUNT: "5",
+      DAG_EXAMPLE_RATE: "50"
+    })
+    expect(await run.exited(20_000)).toBe(0)
+    expect(run.output()).toContain("committed 5 transactions")
+    expect(run.output()).not.toMatch(/Unhandled|ERROR/)
+  })
+
+  it("exits 0 on SIGTERM within its shutdown timeout when the collector hangs", async () => {
+    const run = start({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${blackHolePort}` })
+    await run.printed("metrics at http://127.0.0.1:")
+    run.child.kill("SIGTERM")
+    expect(await run.exited(15_000)).toBe(0)
+    expect(run.output()).not.toMatch(/Unhandled|ERROR/)
+  })
+
+  it("a second signal forces the exit while the flush still hangs", async () => {
+    const run = start({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${blackHolePort}` })
+    await run.printed("metrics at http://127.0.0.1:")
+    run.child.kill("SIGTERM")
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    run.child.kill("SIGTERM")
+    expect(await run.exited(2_500)).toBe(130)
+  })
+
+  it("a bad setting stops it at start with one line naming the variable, and exit code 1", async () => {
+    const run = start({ PROMETHEUS_BIND: "nowhere" })
+    expect(await run.exited(15_000)).toBe(1)
+    const lines = run.output().trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain(
+      "InvalidConfig: PROMETHEUS_BIND=\"nowhere\" is not valid: expected host:port with a port from 0 to 65535"
+    )
+  })
+})

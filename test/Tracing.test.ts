@@ -1,0 +1,109 @@
+import { assert, describe, it } from "@effect/vitest"
+import { context, propagation, trace } from "@opentelemetry/api"
+import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
+import { ConfigProvider, Effect, Layer } from "effect"
+import { Metrics, ObservabilityTest, Testing, Tracing } from "../src/index.ts"
+
+const closedPort = "http://127.0.0.1:9"
+
+describe("Tracing", () => {
+  it.effect("OpenTelemetry code outside Effect sees Effect's current span and propagates it as W3C traceparent", () =>
+    Effect.gen(function*() {
+      const outer = yield* Effect.gen(function*() {
+        const span = yield* Effect.currentSpan
+        const carrier: Record<string, string> = {}
+        propagation.inject(context.active(), carrier)
+        trace.getTracer("raw").startSpan("raw child").end()
+        return { span, carrier }
+      }).pipe(Effect.withSpan("outer"))
+      assert.strictEqual(outer.carrier["traceparent"], `00-${outer.span.traceId}-${outer.span.spanId}-01`)
+      const spans = yield* Testing.TestSpans.use((test) => test.finished)
+      assert.deepStrictEqual(Testing.formatTree(Testing.spanTree(spans)), ["outer", "  raw child"])
+    }).pipe(Effect.provide(ObservabilityTest)))
+
+  it.effect("the globals are unregistered when the layer is released", () =>
+    Effect.gen(function*() {
+      yield* Effect.void.pipe(Effect.provide(ObservabilityTest))
+      const carrier: Record<string, string> = {}
+      propagation.inject(trace.setSpanContext(context.active(), {
+        traceId: "0af7651916cd43dd8448eb211c80319c",
+        spanId: "b7ad6b7169203331",
+        traceFlags: 1
+      }), carrier)
+      assert.deepStrictEqual(carrier, {})
+    }))
+
+  it.effect.each([
+    ["always_off", 1, 0],
+    ["traceidratio", 0, 0],
+    ["always_on", 0, 3],
+    ["parentbased_always_on", 1, 3]
+  ] as const)("sampler %s (ratio %s) samples %s of 3 root spans", ([name, ratio, expected]) =>
+    Effect.gen(function*() {
+      const ended: Array<ReadableSpan> = []
+      const recorder = {
+        onStart: () => undefined,
+        onEnd: (span: ReadableSpan) => void ended.push(span),
+        forceFlush: () => Promise.resolve(),
+        shutdown: () => Promise.resolve()
+      }
+      yield* Effect.forEach([1, 2, 3], () => Effect.void.pipe(Effect.withSpan("root")), { discard: true }).pipe(
+        Effect.provide(Tracing.layerProvider(recorder, {
+          serviceName: "sampling",
+          sampler: Tracing.makeSampler({ name, ratio }),
+          shutdownTimeout: 0
+        }))
+      )
+      assert.strictEqual(ended.filter((span) => span.spanContext().traceFlags === 1).length, expected)
+    }))
+
+  it.effect("with no collector, export failures and queue drops are counted and nothing is lost silently", () =>
+    Effect.gen(function*() {
+      const total = 50
+      yield* Effect.forEach(Array.from({ length: total }), () => Effect.void.pipe(Effect.withSpan("span")), {
+        discard: true
+      }).pipe(Effect.provide(Tracing.make({
+        serviceName: "no-collector",
+        otlpEndpoint: closedPort,
+        sampler: { name: "always_on", ratio: 1 },
+        maxQueueSize: 4,
+        exportTimeout: "1 second",
+        shutdownTimeout: "5 seconds"
+      })))
+      const exported = yield* Testing.metricValue("otlp_exported_spans_total", { outcome: "exported" })
+      const failed = yield* Testing.metricValue("otlp_exported_spans_total", { outcome: "failed" })
+      const dropped = yield* Testing.metricValue("otlp_exported_spans_total", { outcome: "dropped" })
+      assert.strictEqual(exported, 0)
+      assert.isAbove(dropped, 0)
+      assert.isAbove(failed, 0)
+      assert.strictEqual(failed + dropped, total)
+    }).pipe(Effect.provide(Metrics.Metrics.layerTest)), { timeout: 20_000 })
+
+  it.effect("OTEL_SDK_DISABLED=true installs no OpenTelemetry tracer and registers no propagator", () =>
+    Effect.gen(function*() {
+      const carrier = yield* Effect.gen(function*() {
+        const span = yield* Effect.currentSpan
+        const headers: Record<string, string> = {}
+        propagation.inject(trace.setSpanContext(context.active(), {
+          traceId: span.traceId,
+          spanId: span.spanId,
+          traceFlags: 1
+        }), headers)
+        return headers
+      }).pipe(Effect.withSpan("native"), Effect.provide(Tracing.layer("disabled")))
+      assert.deepStrictEqual(carrier, {})
+      assert.strictEqual(yield* Testing.metricValue("otlp_exported_spans_total"), 0)
+    }).pipe(
+      Effect.provide(Metrics.Metrics.layerTest),
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { OTEL_SDK_DISABLED: "true" } })))
+    ))
+
+  it.effect("Tracing.layer rejects a bad endpoint at build time", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(Layer.build(Tracing.layer("x")).pipe(Effect.scoped))
+      assert.strictEqual(error._tag, "InvalidConfig")
+    }).pipe(
+      Effect.provide(Metrics.Metrics.layerTest),
+      Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { OTLP_GRPC_ENDPOINT: "collector" } })))
+    ))
+})
