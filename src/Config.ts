@@ -111,8 +111,12 @@ export const variable = <A>(
       : Effect.succeed(parsed)
   })
 
-/** Hides the user-info part of a URL (`scheme://user:password@host` → `scheme://***@host`). */
-export const redactCredentials = (url: string): string => url.replace(/^([a-z+]+:\/\/)[^@/]*@/i, "$1***@")
+/**
+ * Hides the user-info part of every URL in `text` (`scheme://user:password@host` → `scheme://***@host`), so
+ * an error message quoting a connection string can be shown too.
+ */
+export const redactCredentials = (text: string): string =>
+  text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s]*@/gi, "$1***@")
 
 const parseUrl = (value: string): string | undefined => {
   if (!URL.canParse(value)) return undefined

@@ -13,7 +13,7 @@
  * Effect.never.pipe(Effect.provide(ObservabilityLive("poh-node")), Main.runMain)
  * ```
  */
-import { Cause, Effect, Exit, Runtime } from "effect"
+import { Cause, type Effect, Exit, Runtime } from "effect"
 
 const signals = ["SIGINT", "SIGTERM"] as const
 

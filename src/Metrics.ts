@@ -211,6 +211,27 @@ export class Metrics extends Context.Service<Metrics, {
   )
 }
 
+/** The span a latency sample may carry as its exemplar. */
+export interface ExemplarSpan {
+  readonly traceId: string
+  readonly spanId: string
+  readonly sampled: boolean
+}
+
+/** Observes `seconds` in `histogram` now, with `span` as the exemplar when it is sampled; for code outside Effect. */
+export const observeWithSpan = <L extends string>(
+  histogram: Histogram<L>,
+  labels: Partial<Record<L, string | number>>,
+  seconds: number,
+  span: ExemplarSpan | undefined
+): void =>
+  histogram.observe({
+    labels,
+    value: seconds,
+    exemplarLabels: (span !== undefined && span.sampled ? { trace_id: span.traceId, span_id: span.spanId } : {}) as
+      Partial<Record<L, string>>
+  })
+
 /**
  * Observes `seconds` in `histogram`, with the current sampled span as the
  * exemplar when there is one.
@@ -221,12 +242,6 @@ export const observe = <L extends string>(
   seconds: number
 ): Effect.Effect<void> =>
   Effect.withFiber((fiber) => {
-    const span = fiber.cache.span
-    histogram.observe({
-      labels,
-      value: seconds,
-      exemplarLabels: (span !== undefined && span.sampled ? { trace_id: span.traceId, span_id: span.spanId } : {}) as
-        Partial<Record<L, string>>
-    })
+    observeWithSpan(histogram, labels, seconds, fiber.cache.span)
     return Effect.void
   })

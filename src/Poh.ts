@@ -17,7 +17,7 @@
  * ```
  */
 import { createHash } from "node:crypto"
-import { Clock, Context, DateTime, Duration, Effect, Layer, Schema } from "effect"
+import { Clock, Context, DateTime, Duration, Effect, Layer, Schedule, Schema } from "effect"
 import { errorType } from "./internal/errorType.ts"
 import { Metrics } from "./Metrics.ts"
 
@@ -96,13 +96,39 @@ export class PohClient extends Context.Service<PohClient, {
   )
 }
 
+/**
+ * The default retry policy: up to 2 retries of a {@link PohUnavailable}, 50 ms
+ * then 100 ms apart. A {@link PohTimeout} is not retried: the node may have
+ * stamped the transaction already.
+ */
+export const defaultRetry: Schedule.Schedule<unknown, PohError> = Schedule.exponential("50 millis").pipe(
+  Schedule.upTo({ times: 2 }),
+  Schedule.setInputType<PohError>(),
+  Schedule.while(({ input }) => input._tag === "PohUnavailable")
+)
+
 /** Options of {@link Poh.layer}. */
 export interface Options {
-  /** How long to wait for the ACK. */
+  /** How long to wait for the ACK of each attempt; 2 seconds by default. */
   readonly timeout?: Duration.Input
+  /**
+   * When to try again after a failed attempt, given its error; {@link defaultRetry} by default,
+   * `Schedule.recurs(0)` for never.
+   *
+   * @example
+   * ```ts
+   * Poh.layer({ retry: Schedule.spaced("200 millis").pipe(Schedule.upTo({ times: 5 })) })
+   * ```
+   */
+  readonly retry?: Schedule.Schedule<unknown, PohError>
 }
 
-/** The traced PoH workflow: span `Poh.request`, `poh_requests_total`, `poh_ack_total`, approval latency. */
+/**
+ * The traced PoH workflow: span `Poh.request`, `poh_requests_total`, `poh_ack_total`, approval latency.
+ * Every attempt is a PoH_REQUEST issued and counted once with its own status (a
+ * request retried twice then acknowledged counts `error` twice and `ok` once);
+ * the approval latency runs from the first attempt to the ACK.
+ */
 export class Poh extends Context.Service<Poh, {
   readonly request: (request: PohRequest) => Effect.Effect<PohAck, PohError>
 }>()("dag-observability/Poh") {
@@ -114,6 +140,7 @@ export class Poh extends Context.Service<Poh, {
         const client = yield* PohClient
         const metrics = yield* Metrics
         const timeout = Duration.fromInputUnsafe(options.timeout ?? "2 seconds")
+        const retry = options.retry ?? defaultRetry
         return Poh.of({
           request: Effect.fn("Poh.request")(function*(request: PohRequest) {
             yield* Effect.annotateCurrentSpan("dag.region", metrics.region(request.region))
@@ -126,7 +153,8 @@ export class Poh extends Context.Service<Poh, {
               }),
               Effect.tapError((error) =>
                 metrics.recordPohRequest(request.region, error._tag === "PohTimeout" ? "timeout" : "error")
-              )
+              ),
+              Effect.retry(retry)
             )
             const elapsed = Number((yield* Clock.currentTimeNanos) - started) / 1e9
             yield* metrics.recordPohRequest(request.region, "ok")

@@ -24,8 +24,20 @@ export * as Presence from "./Presence.ts"
 /** Storage of approved transactions. */
 export * as Storage from "./Storage.ts"
 
+/** The MongoDB client and database. */
+export * as Mongo from "./Mongo.ts"
+
+/** Spans and metrics of every MongoDB command, and the pool's connections. */
+export * as MongoMonitor from "./MongoMonitor.ts"
+
+/** Storage of approved transactions in MongoDB. */
+export * as MongoStorage from "./MongoStorage.ts"
+
 /** Transactions and the commit workflow. */
 export * as Transaction from "./Transaction.ts"
+
+/** One-line instrumentation of Effect's HTTP server. */
+export * as Http from "./Http.ts"
 
 /** Running a program with graceful shutdown on signals. */
 export * as Main from "./Main.ts"
@@ -34,3 +46,9 @@ export * as Main from "./Main.ts"
 export * as Testing from "./Testing.ts"
 
 export { ObservabilityLive, ObservabilityTest } from "./Observability.ts"
+
+/** One-line tracing and metrics for grpc-js servers and clients, and Effect handlers as unary methods. */
+export * as Grpc from "./Grpc.ts"
+
+/** PoH over gRPC: the sending DAG's client and the PoH node's server. */
+export * as PohGrpc from "./PohGrpc.ts"

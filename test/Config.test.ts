@@ -146,3 +146,13 @@ describe("Config.mongodbUri", () => {
       assert.notInclude(error.message, "hunter2")
     }).pipe(withEnv({ MONGODB_URI: "postgres://admin:hunter2@db:5432" })))
 })
+
+describe("Config.redactCredentials", () => {
+  it("hides the user info of every URL in a text, up to the last @ of the authority", () => {
+    assert.strictEqual(
+      Config.redactCredentials("failed: mongodb://u:p@ss@h1:1,h2:2/dag?x=1 and mongodb+srv://a:b@c.example/ then"),
+      "failed: mongodb://***@h1:1,h2:2/dag?x=1 and mongodb+srv://***@c.example/ then"
+    )
+    assert.strictEqual(Config.redactCredentials("mongodb://127.0.0.1:27017/dag"), "mongodb://127.0.0.1:27017/dag")
+  })
+})

@@ -1,0 +1,67 @@
+/**
+ * The sending DAG process: its HTTP API (examples/SendingDagApi.ts) on
+ * `SENDING_DAG_BIND` (default `0.0.0.0:8081`), a PoH node over gRPC at
+ * `POH_ADDRESS` (default `127.0.0.1:50051`), Presence with a failure ratio of
+ * `PRESENCE_FAILURE_RATIO` (default 0.05), MongoDB at `MONGODB_URI` — or, when
+ * unset, an in-memory store (said in the log) — and `ObservabilityLive` with
+ * `/metrics` on `PROMETHEUS_BIND` (default `0.0.0.0:8000`).
+ */
+import { createServer } from "node:http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Effect, Layer, Option } from "effect"
+import {
+  Config,
+  Main,
+  Mongo,
+  MongoMonitor,
+  MongoStorage,
+  ObservabilityLive,
+  Poh,
+  PohGrpc,
+  Presence,
+  Storage
+} from "../src/index.ts"
+import * as SendingDagApi from "./SendingDagApi.ts"
+
+const settings = Effect.all({
+  bind: Config.variable("SENDING_DAG_BIND", { host: "0.0.0.0", port: 8081 }, "host:port", Config.parseBind),
+  pohAddress: Config.variable("POH_ADDRESS", "127.0.0.1:50051", "host:port of the PoH node", (value) =>
+    Config.parseBind(value) === undefined ? undefined : value),
+  failureRatio: Config.variable("PRESENCE_FAILURE_RATIO", 0.05, "a number from 0 to 1", (value) => {
+    const ratio = Number(value)
+    return value !== "" && ratio >= 0 && ratio <= 1 ? ratio : undefined
+  }),
+  regions: Config.regions,
+  mongodbUri: Config.mongodbUri
+})
+
+/** MongoDB with its monitor when a URI is configured, else memory (and a log line saying so). */
+const StorageLive = (uri: Option.Option<string>) =>
+  Option.match(uri, {
+    onNone: () =>
+      Layer.merge(
+        Storage.Storage.layerMemory,
+        Layer.effectDiscard(Effect.logWarning(
+          "MONGODB_URI is unset: transactions are kept in memory and lost when the process stops"
+        ))
+      ),
+    onSome: (value) =>
+      Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provideMerge(Mongo.Mongo.make(value)))
+  })
+
+const SendingDag = Layer.unwrap(Effect.gen(function*() {
+  const { bind, pohAddress, failureRatio, regions, mongodbUri } = yield* settings
+  const nodes = regions.map((region) => ({ id: `poh@${pohAddress}`, region, address: pohAddress }))
+  yield* Effect.log(`sending-dag: HTTP on ${bind.host}:${bind.port}, PoH node at ${pohAddress}`)
+  return SendingDagApi.layer.pipe(
+    Layer.provide(NodeHttpServer.layer(createServer, bind)),
+    Layer.provide(Poh.Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: pohAddress })))),
+    Layer.provide(Presence.Presence.layerStatic({ nodes, failureRatio })),
+    Layer.provide(StorageLive(mongodbUri))
+  )
+}))
+
+Layer.launch(SendingDag).pipe(
+  Effect.provide(ObservabilityLive("sending-dag")),
+  Main.runMain
+)

@@ -1,0 +1,151 @@
+/**
+ * One-line instrumentation for Effect's HTTP server (`effect/http`, served by
+ * `@effect/platform-node`): a SERVER span per request named
+ * `<method> <route template>`, continuing the caller's W3C trace
+ * (`traceparent` + `tracestate`; a malformed header starts a new trace), and
+ * `http_server_request_duration_seconds{method,route,status_code}`. The route
+ * label is the template (`/tx/:id`), never the raw path; requests no route
+ * matches share the one value `unmatched`. Typed failures become their
+ * responses; 5xx answers mark the span ERROR with the error's tag.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { HttpRouter } from "effect/http"
+ * import { Http } from "dag-observability"
+ *
+ * declare const Routes: Layer.Layer<never, never, HttpRouter.HttpRouter>
+ * const App = Http.serve(Routes) // instead of HttpRouter.serve(Routes)
+ * ```
+ */
+import { context, propagation, trace } from "@opentelemetry/api"
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import { Cause, Clock, Effect, Exit, Layer } from "effect"
+import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, type HttpServerResponse } from "effect/http"
+import * as Metrics from "./Metrics.ts"
+
+/** The `route` label of requests no route matched. */
+export const unmatchedRoute = "unmatched"
+
+const knownMethods = new Set(["GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"])
+
+/** The method as a bounded label: a standard method, else `_OTHER` (OpenTelemetry semantic conventions). */
+export const methodLabel = (method: string): string => knownMethods.has(method) ? method : "_OTHER"
+
+const headerGetter = {
+  keys: (carrier: Readonly<Record<string, string>>) => Object.keys(carrier),
+  get: (carrier: Readonly<Record<string, string>>, key: string) => carrier[key]
+}
+
+/** The caller's span from `traceparent`/`tracestate`, read with the global W3C propagator. */
+const remoteParent = (headers: Readonly<Record<string, string>>) => {
+  const span = trace.getSpanContext(propagation.extract(context.active(), headers, headerGetter))
+  return span === undefined || !trace.isSpanContextValid(span)
+    ? undefined
+    : OtelTracer.makeExternalSpan({
+      traceId: span.traceId,
+      spanId: span.spanId,
+      traceFlags: span.traceFlags,
+      ...(span.traceState === undefined ? {} : { traceState: span.traceState })
+    })
+}
+
+const pathOf = (url: string): string => {
+  const end = url.search(/[?#]/)
+  return end === -1 ? url : url.slice(0, end)
+}
+
+/** A 5xx answer that was not a failure still fails its span, as OpenTelemetry asks of server spans. */
+const spanExit = (
+  request: HttpServerRequest.HttpServerRequest,
+  exit: Exit.Exit<HttpServerResponse.HttpServerResponse, unknown>
+): Exit.Exit<unknown, unknown> =>
+  Exit.isSuccess(exit) && exit.value.status >= 500
+    ? Exit.fail(new HttpServerError.HttpServerError({
+      reason: new HttpServerError.ResponseError({ request, response: exit.value })
+    }))
+    : exit
+
+/**
+ * Runs the request inside the current (server) span: names the span after the
+ * route, records the latency and turns typed failures below 500 into their
+ * responses.
+ */
+const handle = <E, R>(
+  metrics: Metrics.Metrics["Service"],
+  request: HttpServerRequest.HttpServerRequest,
+  started: bigint,
+  httpApp: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+) =>
+  Effect.gen(function*() {
+    const exit = yield* Effect.exit(httpApp)
+    const matched = yield* Effect.serviceOption(HttpRouter.RouteContext)
+    const route = matched._tag === "Some" ? matched.value.route.path : unmatchedRoute
+    const [response] = Exit.isSuccess(exit) ? [exit.value] : yield* HttpServerError.causeResponse(exit.cause)
+    const method = methodLabel(request.method)
+    if (route !== unmatchedRoute) {
+      trace.getSpan(context.active())?.updateName(`${method} ${route}`)
+      yield* Effect.annotateCurrentSpan("http.route", route)
+    }
+    yield* Effect.annotateCurrentSpan("http.response.status_code", response.status)
+    yield* Metrics.observe(
+      metrics.instruments.httpServerDuration,
+      { method, route, status_code: response.status },
+      Number((yield* Clock.currentTimeNanos) - started) / 1e9
+    )
+    if (Exit.isFailure(exit) && response.status >= 500) {
+      const error = Cause.squash(exit.cause)
+      if (typeof error === "object" && error !== null && "_tag" in error) {
+        yield* Effect.annotateCurrentSpan("error.type", String(error._tag))
+      }
+      return yield* exit
+    }
+    return response
+  })
+
+/** Wraps one request in its SERVER span, a child of the caller's span when the headers carry one. */
+const observe = <E, R>(
+  metrics: Metrics.Metrics["Service"],
+  httpApp: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> =>
+  Effect.gen(function*() {
+    const request = yield* HttpServerRequest.HttpServerRequest
+    const started = yield* Clock.currentTimeNanos
+    const method = methodLabel(request.method)
+    const parent = remoteParent(request.headers)
+    const span = yield* Effect.makeSpan(method, {
+      kind: "server",
+      ...(parent === undefined ? { root: true } : { parent }),
+      attributes: {
+        "http.request.method": method,
+        "url.path": pathOf(request.url),
+        "url.scheme": "http",
+        ...(request.headers["user-agent"] === undefined ? {} : { "user_agent.original": request.headers["user-agent"] })
+      }
+    })
+    return yield* handle(metrics, request, started, httpApp).pipe(
+      Effect.withParentSpan(span),
+      Effect.onExit((exit) =>
+        Effect.map(Clock.currentTimeNanos, (ended) => span.end(ended, spanExit(request, exit)))
+      )
+    )
+  })
+
+/** The global router middleware: span, route name and latency of every request. */
+export const middleware = HttpRouter.middleware(
+  Effect.map(Metrics.Metrics, (metrics) => (httpApp) => observe(metrics, httpApp)),
+  { global: true }
+)
+
+/**
+ * `HttpRouter.serve` with the instrumentation: serves `appLayer`'s routes with
+ * {@link middleware}, and Effect's own server span turned off so that each
+ * request has exactly one span.
+ */
+export const serve = <A, E, R>(
+  appLayer: Layer.Layer<A, E, R>,
+  options?: { readonly disableLogger?: boolean; readonly disableListenLog?: boolean }
+) =>
+  HttpRouter.serve(Layer.merge(appLayer, middleware), options).pipe(
+    Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen)(() => true))
+  )
