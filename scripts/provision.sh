@@ -3,7 +3,7 @@
 #   FerretDB (SQLite backend) and Jaeger v2, built from the pinned Go modules in
 #   servers/<name>/go.mod into a cache outside the repo, and Debian's Prometheus
 #   (prometheus + promtool). Idempotent: a run with everything cached takes ~1 s.
-# Keep the versions and the cache rule in sync with test/servers/Cache.ts.
+# Keep the versions and the cache rule in sync with servers/Cache.ts.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { Metrics, MetricsServer, ObservabilityTest, Testing } from "../src/index.ts"
-import { promtool } from "./servers/Servers.ts"
+import { promtool } from "../servers/Servers.ts"
 
 const Served = MetricsServer.MetricsServer.make({ host: "127.0.0.1", port: 0 }).pipe(
   Layer.provideMerge(ObservabilityTest)

@@ -15,7 +15,7 @@ import {
   Storage,
   Testing
 } from "../../src/index.ts"
-import { startFerretDB } from "../servers/Servers.ts"
+import { startFerretDB } from "../../servers/Servers.ts"
 
 /** A value that must never reach a span. */
 const memo = "memo-7f3a-never-in-a-span"

@@ -7,7 +7,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schedule, Schema } from "effect"
 import { Metrics, MetricsServer, Poh, Presence, Storage, Transaction } from "../../src/index.ts"
-import { type Prometheus, promtool, startPrometheus } from "../servers/Servers.ts"
+import { type Prometheus, promtool, startPrometheus } from "../../servers/Servers.ts"
 
 const nodes = [
   { id: "poh-eu", region: "eu-central", address: "127.0.0.1:50051" },

@@ -1,4 +1,4 @@
-/** Smoke tests of the real servers that test/servers/ provides. */
+/** Smoke tests of the real servers that servers/Servers.ts starts. */
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import { setTimeout as sleep } from "node:timers/promises"
@@ -7,7 +7,7 @@ import { resourceFromAttributes } from "@opentelemetry/resources"
 import { BasicTracerProvider, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { MongoClient } from "mongodb"
 import { describe, expect, inject, it } from "vitest"
-import { promtool, startFerretDB, startPrometheus } from "../servers/Servers.ts"
+import { promtool, startFerretDB, startPrometheus } from "../../servers/Servers.ts"
 
 const metricsText = "# HELP demo_total A demo counter.\n# TYPE demo_total counter\ndemo_total 7\n"
 

@@ -5,7 +5,7 @@
  * servers instead. Prometheus is started per test with `startPrometheus`.
  */
 import type { TestProject } from "vitest/node"
-import { startFerretDB, startJaeger } from "./Servers.ts"
+import { startFerretDB, startJaeger } from "../../servers/Servers.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {

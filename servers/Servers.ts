@@ -139,7 +139,7 @@ export async function startJaeger(): Promise<Jaeger> {
   requireFile(jaegerBinary, "Jaeger", "OTEL_EXPORTER_OTLP_ENDPOINT+JAEGER_QUERY_URL")
   const [otlpPort, queryPort] = await Promise.all([freePort(), freePort()])
   const queryUrl = `http://127.0.0.1:${queryPort}`
-  const config = fileURLToPath(new URL("../../servers/jaeger/config.yaml", import.meta.url))
+  const config = fileURLToPath(new URL("./jaeger/config.yaml", import.meta.url))
   const server = launch("Jaeger", jaegerBinary, [`--config=${config}`], {
     JAEGER_OTLP_GRPC_ENDPOINT: `127.0.0.1:${otlpPort}`,
     JAEGER_QUERY_HTTP_ENDPOINT: `127.0.0.1:${queryPort}`
