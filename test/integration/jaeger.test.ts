@@ -6,7 +6,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer, Schedule, Schema } from "effect"
+import { ConfigProvider, Effect, Layer, Schema } from "effect"
 import { inject } from "vitest"
 import {
   Metrics,
@@ -18,6 +18,7 @@ import {
   Testing,
   Transaction
 } from "../../src/index.ts"
+import { byName, fetchTrace, parents, tag } from "./Jaeger.ts"
 
 /** Unique per test run, so that nothing another run exported to a shared Jaeger is mistaken for ours. */
 const serviceName = `dag-it-${randomUUID().slice(0, 8)}`
@@ -68,59 +69,6 @@ const inRootSpan = <A, E, R>(self: Effect.Effect<A, E, R>) =>
     const span = yield* Effect.orDie(Effect.currentSpan)
     return { traceId: span.traceId, spanId: span.spanId, result: yield* self }
   }).pipe(Effect.withSpan("POST /tx", { kind: "server" }))
-
-const Tag = Schema.Struct({ key: Schema.String, value: Schema.Unknown })
-
-const Trace = Schema.Struct({
-  traceID: Schema.String,
-  spans: Schema.Array(Schema.Struct({
-    traceID: Schema.String,
-    spanID: Schema.String,
-    operationName: Schema.String,
-    references: Schema.Array(Schema.Struct({ refType: Schema.String, traceID: Schema.String, spanID: Schema.String })),
-    tags: Schema.Array(Tag),
-    logs: Schema.Array(Schema.Struct({ fields: Schema.Array(Tag) })),
-    processID: Schema.String
-  })),
-  processes: Schema.Record(Schema.String, Schema.Struct({ serviceName: Schema.String }))
-})
-
-type Trace = typeof Trace.Type
-
-type JaegerSpan = Trace["spans"][number]
-
-const Traces = Schema.Struct({ data: Schema.NullOr(Schema.Array(Trace)) })
-
-/** Polls `GET /api/traces/<traceId>` (404 until it is stored) until it has `spans` spans, for at most ~15 s. */
-const fetchTrace = (traceId: string, spans: number) =>
-  Effect.tryPromise(async () => {
-    const response = await fetch(`${inject("jaegerQueryUrl")}/api/traces/${traceId}`)
-    return { status: response.status, body: await response.json() as unknown }
-  }).pipe(
-    Effect.flatMap(({ status, body }) =>
-      Effect.flatMap(Schema.decodeUnknownEffect(Traces)(body), ({ data }) => {
-        const found = data?.[0]
-        return found !== undefined && found.spans.length >= spans
-          ? Effect.succeed(found)
-          : Effect.fail(new Error(`trace ${traceId}: HTTP ${status}, ${found?.spans.length ?? 0} of ${spans} spans`))
-      })
-    ),
-    Effect.retry({ schedule: Schedule.spaced("200 millis"), times: 75 })
-  )
-
-const tag = (span: JaegerSpan | undefined, key: string): unknown => span?.tags.find((kv) => kv.key === key)?.value
-
-const byName = (trace: Trace): Map<string, JaegerSpan> => new Map(trace.spans.map((span) => [span.operationName, span]))
-
-/** Each span's name → its CHILD_OF parent's name (`null` for the root). */
-const parents = (trace: Trace): Record<string, string | null> => {
-  const names = new Map(trace.spans.map((span) => [span.spanID, span.operationName]))
-  return Object.fromEntries(trace.spans.map((span) => {
-    const parent = span.references.filter((ref) => ref.refType === "CHILD_OF").map((ref) => names.get(ref.spanID))
-    assert.isAtMost(parent.length, 1, `${span.operationName} has one parent at most`)
-    return [span.operationName, parent[0] ?? null]
-  }))
-}
 
 const commitSpans = ["POST /tx", "Poh.request", "Poh.sequence", "Presence.onlineNodes", "Storage.persist"]
 

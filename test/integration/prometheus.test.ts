@@ -5,9 +5,10 @@
  * accepts the text format and the latency exemplars reach exemplar storage.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer, Schedule, Schema } from "effect"
+import { Effect, Layer, Schema } from "effect"
 import { Metrics, MetricsServer, Poh, Presence, Storage, Transaction } from "../../src/index.ts"
-import { type Prometheus, promtool, startPrometheus } from "../../servers/Servers.ts"
+import { promtool } from "../../servers/Servers.ts"
+import { eventually, Exemplars, getJson, prometheusScraping, query } from "./Prometheus.ts"
 
 const nodes = [
   { id: "poh-eu", region: "eu-central", address: "127.0.0.1:50051" },
@@ -36,56 +37,6 @@ const commitIn = (region: string) =>
     return span.traceId
   }).pipe(Effect.withSpan("POST /tx", { kind: "server" }))
 
-/** Starts a Prometheus scraping `target` every second, stopped with the test's scope. */
-const prometheusScraping = (target: string) =>
-  Effect.acquireRelease(
-    Effect.promise(() => startPrometheus({ scrapeTargets: [target] })),
-    (prometheus) => Effect.promise(() => prometheus.stop())
-  )
-
-const getJson = <S extends Schema.Top>(schema: S, url: string) =>
-  Effect.tryPromise(() => fetch(url).then((response) => response.json())).pipe(
-    Effect.flatMap(Schema.decodeUnknownEffect(schema))
-  )
-
-const Labels = Schema.Record(Schema.String, Schema.String)
-
-const Sample = Schema.Struct({ metric: Labels, value: Schema.Tuple([Schema.Number, Schema.String]) })
-
-const Vector = Schema.Struct({ data: Schema.Struct({ result: Schema.Array(Sample) }) })
-
-const Exemplar = Schema.Struct({ labels: Labels, timestamp: Schema.Number })
-
-const Exemplars = Schema.Struct({
-  data: Schema.Array(Schema.Struct({ seriesLabels: Labels, exemplars: Schema.Array(Exemplar) }))
-})
-
-/** The instant vector of `promql` as `label="value",…` (sorted, without `__name__`) → value. */
-const query = (prometheus: Prometheus, promql: string) =>
-  getJson(Vector, `${prometheus.url}/api/v1/query?query=${encodeURIComponent(promql)}`).pipe(
-    Effect.map(({ data }) =>
-      Object.fromEntries(data.result.map(({ metric, value }) => [
-        Object.entries(metric)
-          .filter(([name]) => name !== "__name__")
-          .toSorted(([a], [b]) => a.localeCompare(b))
-          .map(([name, label]) => `${name}="${label}"`)
-          .join(","),
-        Number(value[1])
-      ]))
-    )
-  )
-
-/**
- * Retries `self` every 200 ms until `ready` holds of its result, for at most
- * ~20 s: Prometheus 2.42 applies a new scrape config's static targets only
- * after its 5 s reload throttle, then scrapes every second.
- */
-const eventually = <A, E, R>(self: Effect.Effect<A, E, R>, ready: (value: A) => boolean) =>
-  self.pipe(
-    Effect.filterOrFail(ready, (value) => new Error(`not yet: ${JSON.stringify(value)}`)),
-    Effect.retry({ schedule: Schedule.spaced("200 millis"), times: 100 })
-  )
-
 describe("Prometheus scraping /metrics", () => {
   it.live("gets the exact counts of 7 commits in two regions, one with presence down, and their exemplars", () =>
     Effect.gen(function*() {
@@ -107,7 +58,7 @@ describe("Prometheus scraping /metrics", () => {
       })
 
       const target = new URL(url).host
-      const prometheus = yield* prometheusScraping(target)
+      const prometheus = yield* prometheusScraping([target])
       // A scrape's samples are committed with its `up`, so once `up` is there the values are final.
       const up = yield* eventually(query(prometheus, "up"), (vector) => Object.keys(vector).length > 0)
       assert.deepStrictEqual(up, { [`instance="${target}",job="test"`]: 1 })

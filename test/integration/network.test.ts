@@ -1,0 +1,434 @@
+/**
+ * The example network across processes: the PoH node (examples/poh-node.ts)
+ * and the sending DAG (examples/sending-dag.ts) run as two child processes on
+ * free loopback ports, over the FerretDB and Jaeger of globalSetup, with a real
+ * Prometheus scraping both `/metrics`. Transactions posted to the sending DAG
+ * give the answers of SPEC §6, the counts of SPEC §4 on the right process, and
+ * after SIGTERM (exit 0, spans flushed) one trace of SPEC §5 spanning both.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { createHash, randomBytes } from "node:crypto"
+import { type AddressInfo, createServer } from "node:net"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { Cause, Effect, Schedule } from "effect"
+import { MongoClient } from "mongodb"
+import { inject } from "vitest"
+import { byName, fetchTraces, type JaegerSpan, nameAndKind, parents, serviceOf, tag } from "./Jaeger.ts"
+import { eventually, prometheusScraping, query, series } from "./Prometheus.ts"
+
+/** How long a child may take to be ready, and to exit after SIGTERM. */
+const readyTimeoutMs = 30_000
+const exitTimeoutMs = 15_000
+
+/** The transactions posted: the traced one and N-1 more, in two of the default `DAG_REGIONS`. */
+const total = 10
+const regions = { "eu-central": 6, "us-east": 4 } as const
+
+/** Unique per run, so that nothing another run sent to a shared Jaeger or MongoDB is mistaken for ours. */
+const run = randomBytes(4).toString("hex")
+const database = `dag_it_${run}`
+const pohNodeName = `poh-it-${run}`
+
+/** A child process of the test, with what it has printed. */
+interface Node {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly output: Array<string>
+  /** Resolves once the process has exited and its output is read: exit code, or the signal that ended it. */
+  readonly closed: Promise<Exit>
+  /** Its exit, once it has exited. */
+  exit: Exit | undefined
+}
+
+interface Exit {
+  readonly code: number | null
+  readonly signal: NodeJS.Signals | null
+}
+
+/** The children this file has started. */
+const nodes: Array<Node> = []
+
+/** Every child's output, for failure messages. */
+const outputs = () =>
+  nodes.map((node) =>
+    `\n--- ${node.name} (${node.exit === undefined ? "running" : JSON.stringify(node.exit)}) ---\n` +
+    node.output.join("\n")
+  ).join("")
+
+/** Adds the children's output to the message of `self`'s failure. */
+const withOutputs = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.tapCause(self, (cause) =>
+    Effect.sync(() => {
+      const error = Cause.squash(cause)
+      if (error instanceof Error) error.message += outputs()
+      else console.error(`${String(error)}${outputs()}`)
+    }))
+
+/** The environment of a child: ours without the settings the test sets or relies on the defaults of. */
+const childEnv = (env: Record<string, string>) => ({
+  ...Object.fromEntries(
+    Object.entries(process.env).filter(([name]) => !/^(OTEL_|OTLP_|DAG_REGIONS$|MONGODB_URI$|PRESENCE_)/.test(name))
+  ),
+  PRESENCE_FAILURE_RATIO: "0",
+  OTEL_EXPORTER_OTLP_ENDPOINT: inject("otlpEndpoint"),
+  ...env
+})
+
+/** SIGTERM, then waits for the exit up to `exitTimeoutMs`; SIGKILL after that. */
+const terminate = (node: Node) =>
+  Effect.promise(async () => {
+    if (node.exit !== undefined) return node.exit
+    node.child.kill("SIGTERM")
+    const killer = setTimeout(() => node.child.kill("SIGKILL"), exitTimeoutMs)
+    const exit = await node.closed
+    clearTimeout(killer)
+    return exit
+  })
+
+/** Runs `examples/<script>` with `node` (this Node.js) as a resource: release stops it if it is still running. */
+const spawnNode = (name: string, script: string, env: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const path = fileURLToPath(new URL(`../../examples/${script}`, import.meta.url))
+      const child = spawn(process.execPath, [path], {
+        cwd: fileURLToPath(new URL("../..", import.meta.url)),
+        env: childEnv(env),
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      const output: Array<string> = []
+      const keep = (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter((line) => line.trim() !== ""))
+      child.stdout!.on("data", keep)
+      child.stderr!.on("data", keep)
+      child.on("error", (error) => output.push(String(error)))
+      const node: Node = {
+        name,
+        child,
+        output,
+        exit: undefined,
+        closed: new Promise((resolve) =>
+          child.once("close", (code, signal) => {
+            node.exit = { code, signal }
+            resolve(node.exit)
+          })
+        )
+      }
+      nodes.push(node)
+      return node
+    }),
+    terminate
+  )
+
+/** `count` distinct free ports of 127.0.0.1, all held at once so that none is handed out twice. */
+const freePorts = (count: number) =>
+  Effect.promise(async () => {
+    const probes = Array.from({ length: count }, () => createServer())
+    await Promise.all(probes.map((probe) =>
+      new Promise<void>((resolve, reject) => {
+        probe.once("error", reject)
+        probe.listen(0, "127.0.0.1", resolve)
+      })
+    ))
+    const ports = probes.map((probe) => (probe.address() as AddressInfo).port)
+    await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))))
+    return ports
+  })
+
+/** Retries `check` every 200 ms while both children run, for `readyTimeoutMs`; dies at once if one exits. */
+const whileRunning = <A>(what: string, check: Effect.Effect<A, unknown>) => {
+  let last: unknown
+  return Effect.suspend(() => {
+    const exited = nodes.find((node) => node.exit !== undefined)
+    return exited === undefined ? check : Effect.die(new Error(`${exited.name} exited before ${what}`))
+  }).pipe(
+    Effect.tapError((error) => Effect.sync(() => (last = error))),
+    Effect.retry({ schedule: Schedule.spaced("200 millis") }),
+    Effect.timeout(readyTimeoutMs),
+    Effect.mapError(() => new Error(`not ${what} within ${readyTimeoutMs} ms: ${String(last)}`))
+  )
+}
+
+/** A line `node` printed that matches `pattern`, once it has. */
+const logged = (node: Node, pattern: RegExp) =>
+  Effect.suspend(() => {
+    const match = node.output.map((line) => pattern.exec(line)).find((found) => found !== null)
+    return match === undefined ? Effect.fail(`${node.name} printed no ${pattern}`) : Effect.succeed(match)
+  })
+
+/** An HTTP exchange of at most 10 s: status, content type and the JSON body. */
+const http = (url: string, init: RequestInit = {}) =>
+  Effect.tryPromise(async (interrupted) => {
+    const response = await fetch(url, { ...init, signal: AbortSignal.any([interrupted, AbortSignal.timeout(10_000)]) })
+    return {
+      status: response.status,
+      contentType: response.headers.get("content-type") ?? "",
+      body: await response.json() as unknown
+    }
+  })
+
+/** A W3C `traceparent` of a new random trace, sampled. */
+const newTraceparent = () => {
+  const traceId = randomBytes(16).toString("hex")
+  const spanId = randomBytes(8).toString("hex")
+  return { traceId, spanId, header: `00-${traceId}-${spanId}-01` }
+}
+
+/** `uri` naming `name` as its database. */
+const withDatabase = (uri: string, name: string) => {
+  const [, base, options] = /^(mongodb(?:\+srv)?:\/\/[^/?]*)(?:\/[^?]*)?(\?.*)?$/.exec(uri) ?? []
+  assert.isDefined(base, `a MongoDB URI: ${uri}`)
+  return `${base}/${name}${options ?? ""}`
+}
+
+/** Host and port of the (first) server of `uri`. */
+const mongoServer = (uri: string) => {
+  const [, address, port] = /^mongodb:\/\/(?:[^@/]*@)?\[?([^\]:/,?]+)\]?(?::(\d+))?/.exec(uri) ?? []
+  return { address, port: Number(port ?? 27017) }
+}
+
+/** Drops the test's database when the scope closes. */
+const dropDatabaseAtEnd = (uri: string) =>
+  Effect.addFinalizer(() =>
+    Effect.promise(async () => {
+      const client = new MongoClient(uri, { serverSelectionTimeoutMS: 2_000 })
+      try {
+        await client.db().dropDatabase()
+      } finally {
+        await client.close()
+      }
+    }).pipe(Effect.ignore)
+  )
+
+const iso8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
+
+/** Asserts the `201` body of SPEC §6 for a transaction in `region`; returns it. */
+const assertCommitted = (body: unknown, region: string, since: number) => {
+  const committed = body as {
+    id: string
+    region: string
+    ack: { seq: number; hash: string; timestamp: string; node: string }
+  }
+  assert.deepStrictEqual(Object.keys(committed).toSorted(), ["ack", "id", "region"], JSON.stringify(body))
+  assert.isString(committed.id)
+  assert.isNotEmpty(committed.id)
+  assert.strictEqual(committed.region, region)
+  assert.deepStrictEqual(Object.keys(committed.ack).toSorted(), ["hash", "node", "seq", "timestamp"])
+  assert.isTrue(Number.isSafeInteger(committed.ack.seq), `ack.seq ${committed.ack.seq} is an integer`)
+  assert.match(committed.ack.hash, /^[0-9a-f]{64}$/)
+  assert.match(committed.ack.timestamp, iso8601)
+  const stamped = Date.parse(committed.ack.timestamp)
+  assert.isTrue(stamped >= since - 1_000 && stamped <= Date.now() + 1_000, `ack.timestamp ${committed.ack.timestamp}`)
+  assert.strictEqual(committed.ack.node, pohNodeName)
+  return committed
+}
+
+/** The span's tags `keys` → values. */
+const tags = (span: JaegerSpan | undefined, keys: ReadonlyArray<string>) =>
+  Object.fromEntries(keys.map((key) => [key, tag(span, key)]))
+
+describe("the example network across processes", () => {
+  it.live(
+    `${total} transactions: SPEC §6 answers, exact metrics of both processes in Prometheus, one trace across both`,
+    () =>
+      Effect.gen(function*() {
+        const [grpcPort, httpPort, dagMetricsPort, pohMetricsPort] = yield* freePorts(4)
+        const dagUrl = `http://127.0.0.1:${httpPort}`
+        const dagTarget = `127.0.0.1:${dagMetricsPort}`
+        const pohTarget = `127.0.0.1:${pohMetricsPort}`
+        const services = { dag: `dag-it-sending-${run}`, poh: `dag-it-poh-${run}` }
+        const mongodbUri = withDatabase(inject("mongodbUri"), database)
+        const mongo = mongoServer(mongodbUri)
+        yield* dropDatabaseAtEnd(mongodbUri)
+
+        const poh = yield* spawnNode("poh-node", "poh-node.ts", {
+          POH_GRPC_BIND: `127.0.0.1:${grpcPort}`,
+          POH_NODE_NAME: pohNodeName,
+          PROMETHEUS_BIND: pohTarget,
+          OTEL_SERVICE_NAME: services.poh
+        })
+        const dag = yield* spawnNode("sending-dag", "sending-dag.ts", {
+          SENDING_DAG_BIND: `127.0.0.1:${httpPort}`,
+          POH_ADDRESS: `127.0.0.1:${grpcPort}`,
+          PROMETHEUS_BIND: dagTarget,
+          OTEL_SERVICE_NAME: services.dag,
+          MONGODB_URI: mongodbUri
+        })
+        const [, address] = yield* whileRunning("the PoH node logged its address", logged(poh, /gRPC on (\S+);/))
+        assert.strictEqual(address, `127.0.0.1:${grpcPort}`)
+        const ping = yield* whileRunning(
+          "the sending DAG answered GET /ping",
+          Effect.filterOrFail(http(`${dagUrl}/ping`), (answer) => answer.status === 200)
+        )
+        assert.deepStrictEqual(ping.body, { ok: true })
+        const prometheus = yield* prometheusScraping([dagTarget, pohTarget])
+
+        // What the transactions must move, by process (`instance`) and label; nothing before the first one.
+        const dagAt = { instance: dagTarget }
+        const byRegion = (labels: Record<string, string>) =>
+          Object.fromEntries(Object.entries(regions).map(([region, count]) => [series({ ...labels, region }), count]))
+        const pohCall = { service: "poh.PohService", method: "Request", code: "OK" }
+        const expected: Record<string, Record<string, number>> = {
+          "sum by (instance, region) (tx_committed_total)": byRegion(dagAt),
+          "sum by (instance, region) (poh_ack_total)": byRegion(dagAt),
+          "sum by (instance, region) (poh_approval_latency_seconds_count)": byRegion(dagAt),
+          "sum by (instance, region, status) (poh_requests_total)": byRegion({ ...dagAt, status: "ok" }),
+          "sum by (instance, region, outcome) (presence_calls_total)": byRegion({ ...dagAt, outcome: "success" }),
+          "sum by (instance, method, route, status_code) (http_server_request_duration_seconds_count{route=~\"/tx.*\"})":
+            {
+              [series({ ...dagAt, method: "GET", route: "/tx/:id", status_code: "200" })]: 1,
+              [series({ ...dagAt, method: "GET", route: "/tx/:id", status_code: "404" })]: 1,
+              [series({ ...dagAt, method: "POST", route: "/tx", status_code: "201" })]: total
+            },
+          "sum by (instance, service, method, code) (grpc_client_latency_seconds_count)": {
+            [series({ ...dagAt, ...pohCall })]: total
+          },
+          "sum by (instance, service, method, code) (grpc_method_latency_seconds_count)": {
+            [series({ instance: pohTarget, ...pohCall })]: total
+          },
+          "sum by (instance, command, collection, outcome) (mongodb_command_duration_seconds_count{command=\"insert\"})":
+            { [series({ ...dagAt, command: "insert", collection: "transactions", outcome: "success" })]: total },
+          "sum by (instance, operation, collection) (storage_latency_seconds_count)": {
+            [series({ ...dagAt, operation: "insert", collection: "transactions" })]: total
+          }
+        }
+        const counts = Effect.forEach(Object.keys(expected), (promql) =>
+          Effect.map(query(prometheus, promql), (vector) => [promql, vector] as const)).pipe(Effect.map(Object.fromEntries))
+        yield* eventually(query(prometheus, "up == 1"), (vector) => Object.keys(vector).length === 2)
+        assert.deepStrictEqual(
+          yield* counts,
+          Object.fromEntries(Object.keys(expected).map((promql) => [promql, {}])),
+          "no counts before the first transaction"
+        )
+
+        // The traced transaction, continuing a trace of ours.
+        const since = Date.now()
+        const parent = newTraceparent()
+        const memo = `memo-${randomBytes(12).toString("hex")}`
+        const first = { from: "alice", to: "bob", amount: 5, region: "eu-central", memo }
+        const posted = yield* http(`${dagUrl}/tx`, {
+          method: "POST",
+          headers: { "content-type": "application/json", traceparent: parent.header },
+          body: JSON.stringify(first)
+        })
+        assert.strictEqual(posted.status, 201, JSON.stringify(posted.body))
+        assert.include(posted.contentType, "application/json")
+        const committed = assertCommitted(posted.body, "eu-central", since)
+        assert.strictEqual(committed.ack.seq, 1, "the first ACK of a fresh PoH node")
+
+        const found = yield* http(`${dagUrl}/tx/${encodeURIComponent(committed.id)}`)
+        assert.strictEqual(found.status, 200, JSON.stringify(found.body))
+        assert.deepStrictEqual(found.body, { ...first, id: committed.id, ack: committed.ack })
+        const missing = yield* http(`${dagUrl}/tx/no-such-${run}`)
+        assert.strictEqual(missing.status, 404)
+        assert.include(missing.contentType, "application/json")
+        assert.deepStrictEqual(missing.body, { error: `no transaction no-such-${run}` })
+
+        // The other N-1, three at a time.
+        const more = Object.entries(regions).flatMap(([region, count]) =>
+          Array.from({ length: region === first.region ? count - 1 : count }, (_, i) => ({
+            from: `sender-${i}`,
+            to: "receiver",
+            amount: i + 1,
+            region
+          }))
+        )
+        assert.lengthOf(more, total - 1)
+        const rest = yield* Effect.forEach(more, (tx) =>
+          http(`${dagUrl}/tx`, {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body: JSON.stringify(tx)
+          }).pipe(Effect.map((answer) => {
+            assert.strictEqual(answer.status, 201, JSON.stringify(answer.body))
+            return assertCommitted(answer.body, tx.region, since)
+          })), { concurrency: 3 })
+        const answered = Date.now() / 1000
+
+        // One PoH chain: seq 1..N, each hash the SHA-256 of the previous one and the transaction id.
+        const chain = [committed, ...rest].toSorted((a, b) => a.ack.seq - b.ack.seq)
+        assert.deepStrictEqual(chain.map((tx) => tx.ack.seq), Array.from({ length: total }, (_, i) => i + 1))
+        chain.reduce((previous, tx) => {
+          assert.strictEqual(tx.ack.hash, createHash("sha256").update(previous).update(tx.id).digest("hex"))
+          return tx.ack.hash
+        }, "0".repeat(64))
+
+        // Every metric was recorded before its answer was sent, so a scrape of each target that began after
+        // the last answer holds the final values; the processes are fresh, so these are the movements.
+        yield* eventually(query(prometheus, "timestamp(up)"), (vector) =>
+          Object.keys(vector).length === 2 && Object.values(vector).every((scraped) => scraped > answered))
+        assert.deepStrictEqual(yield* counts, expected)
+
+        // SIGTERM: both stop, flushing their spans, and exit 0.
+        const exits = yield* Effect.all([terminate(poh), terminate(dag)], { concurrency: 2 })
+        assert.deepStrictEqual(exits, [{ code: 0, signal: null }, { code: 0, signal: null }], "exits after SIGTERM")
+
+        const traces = yield* fetchTraces(parent.traceId, 8)
+        assert.lengthOf(traces, 1, "one trace")
+        const trace = traces[0]!
+        assert.deepStrictEqual(new Set(trace.spans.map((span) => span.traceID)), new Set([parent.traceId]))
+        const spans = byName(trace, nameAndKind)
+        assert.strictEqual(spans.size, trace.spans.length, `distinct spans: ${trace.spans.map(nameAndKind).join(", ")}`)
+        const insert = `insert ${database}.transactions (client)`
+        assert.deepStrictEqual(parents(trace, nameAndKind), {
+          "POST /tx (server)": null,
+          "Presence.onlineNodes (internal)": "POST /tx (server)",
+          "Poh.request (internal)": "POST /tx (server)",
+          "poh.PohService/Request (client)": "Poh.request (internal)",
+          "poh.PohService/Request (server)": "poh.PohService/Request (client)",
+          "Poh.sequence (internal)": "poh.PohService/Request (server)",
+          "Storage.persist (internal)": "POST /tx (server)",
+          [insert]: "Storage.persist (internal)"
+        })
+        const root = spans.get("POST /tx (server)")
+        assert.deepStrictEqual(root?.references, [
+          { refType: "CHILD_OF", traceID: parent.traceId, spanID: parent.spanId }
+        ], "the root's parent is the traceparent's span")
+        const inPoh = new Set(["poh.PohService/Request (server)", "Poh.sequence (internal)"])
+        assert.deepStrictEqual(
+          Object.fromEntries(trace.spans.map((span) => [nameAndKind(span), serviceOf(trace, span)])),
+          Object.fromEntries([...spans.keys()].map((name) => [name, inPoh.has(name) ? services.poh : services.dag]))
+        )
+
+        assert.deepStrictEqual(
+          tags(root, ["http.request.method", "http.route", "http.response.status_code"]),
+          { "http.request.method": "POST", "http.route": "/tx", "http.response.status_code": 201 }
+        )
+        const rpc = {
+          "rpc.system": "grpc",
+          "rpc.service": "poh.PohService",
+          "rpc.method": "Request",
+          "rpc.grpc.status_code": 0,
+          "server.address": "127.0.0.1",
+          "server.port": grpcPort
+        }
+        for (const kind of ["client", "server"]) {
+          assert.deepStrictEqual(tags(spans.get(`poh.PohService/Request (${kind})`), Object.keys(rpc)), rpc, kind)
+        }
+        assert.deepStrictEqual(
+          tags(spans.get(insert), [
+            "db.system.name",
+            "db.operation.name",
+            "db.collection.name",
+            "db.namespace",
+            "server.address",
+            "server.port"
+          ]),
+          {
+            "db.system.name": "mongodb",
+            "db.operation.name": "insert",
+            "db.collection.name": "transactions",
+            "db.namespace": database,
+            "server.address": mongo.address,
+            "server.port": mongo.port
+          }
+        )
+        assert.strictEqual(tag(spans.get("Poh.request (internal)"), "dag.region"), "eu-central")
+        assert.strictEqual(tag(spans.get("Presence.onlineNodes (internal)"), "dag.region"), "eu-central")
+        assert.strictEqual(tag(spans.get("Poh.sequence (internal)"), "poh.seq"), 1)
+        assert.strictEqual(tag(spans.get("Storage.persist (internal)"), "dag.tx.id"), committed.id)
+        for (const span of trace.spans) assert.isUndefined(tag(span, "error"), `${nameAndKind(span)} is not an error`)
+        assert.notInclude(JSON.stringify(trace), memo, "no span holds the memo")
+      }).pipe(Effect.scoped, withOutputs),
+    120_000
+  )
+})
