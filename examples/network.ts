@@ -73,6 +73,7 @@ const ready = Effect.tryPromise(() => fetch(`${sendingDag}/ping`)).pipe(
 )
 
 const program = Effect.gen(function*() {
+  yield* Effect.addFinalizer(() => Effect.log("the DAG network stopped"))
   const store = yield* storage
   const poh = yield* node("poh-node", "examples/poh-node.ts", {})
   const dag = yield* node("sending-dag", "examples/sending-dag.ts", store.env)
