@@ -1,0 +1,139 @@
+/**
+ * The committed dashboards/ files are what dashboards/src generates, and the
+ * dashboard is importable into any Grafana: datasource only through the
+ * `datasource` variable, a unit and a query on every panel, the panels of
+ * SPEC §7, and only metric names the registry serves or the rules record.
+ */
+import { readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect } from "effect"
+import { type dashboard, datasource } from "../dashboards/src/dashboard.ts"
+import { files } from "../dashboards/src/files.ts"
+import { alertingRules, recordingRules } from "../dashboards/src/rules.ts"
+import { Config, Metrics } from "../src/index.ts"
+
+const root = fileURLToPath(new URL("../", import.meta.url))
+
+/** The committed dashboard, as Grafana would import it. */
+const committed = JSON.parse(readFileSync(`${root}dashboards/dag-observability.json`, "utf8")) as typeof dashboard
+
+const keywords = new Set(["and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring"])
+
+/** The series names a PromQL expression reads: identifiers that are neither functions, keywords nor labels. */
+const seriesNames = (expr: string): Array<string> => {
+  const bare = expr
+    .replace(/"(?:[^"\\]|\\.)*"/g, "\"\"")
+    .replace(/\{[^}]*\}/g, "")
+    .replace(/\[[^\]]*\]/g, "")
+    .replace(/\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)/g, "")
+    .replace(/\b\d+(?:\.\d+)?(?:e[+-]?\d+)?\b/gi, "")
+  return [...bare.matchAll(/[A-Za-z_:][\w:]*/g)]
+    .filter((match) => !/^\s*\(/.test(bare.slice(match.index + match[0].length)) && !keywords.has(match[0]))
+    .map(([name]) => name)
+}
+
+/** Every series name the live registry serves (histograms as their _bucket, _sum and _count), and Prometheus's `up`. */
+const servedNames = Effect.gen(function*() {
+  const metrics = yield* Metrics.Metrics.make({ regions: Config.defaultRegions, defaultMetrics: true })
+  const names = metrics.registry.getMetricsAsArray().flatMap(({ name, type }) =>
+    String(type) === "histogram" || String(type) === "summary" ?
+      [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] :
+      [name]
+  )
+  metrics.registry.clear()
+  return new Set(["up", ...names])
+})
+
+const panels = committed.panels
+
+describe("dashboards/", () => {
+  it("the committed files are what `npm run dashboards` generates", () => {
+    for (const [path, content] of Object.entries(files)) {
+      assert.strictEqual(readFileSync(`${root}${path}`, "utf8"), content, `${path}: run npm run dashboards`)
+    }
+  })
+
+  it("the dashboard has a current schema and a datasource variable of type prometheus", () => {
+    assert.isAtLeast(committed.schemaVersion, 39)
+    assert.isString(committed.uid)
+    const variable = committed.templating.list.find((entry) => entry.name === "datasource")
+    assert.deepInclude(variable, { type: "datasource", query: "prometheus" })
+  })
+
+  it("every panel has a unique id, a unit, the datasource variable and at least one query", () => {
+    assert.strictEqual(new Set(panels.map((panel) => panel.id)).size, panels.length)
+    for (const panel of panels) {
+      assert.deepStrictEqual(panel.datasource, { type: "prometheus", uid: "${datasource}" }, panel.title)
+      assert.match(panel.fieldConfig.defaults.unit, /^(?:reqps|ops|s|percentunit|bytes)$/, panel.title)
+      assert.isNotEmpty(panel.targets, panel.title)
+      for (const target of panel.targets) {
+        assert.deepStrictEqual(target.datasource, datasource, `${panel.title} ${target.refId}`)
+        assert.isNotEmpty(target.expr, `${panel.title} ${target.refId}`)
+      }
+      assert.isAtMost(panel.gridPos.x + panel.gridPos.w, 24, panel.title)
+    }
+  })
+
+  it("names no datasource but the variable", () => {
+    const uids = [...JSON.stringify(committed).matchAll(/"uid":"([^"]*)"/g)].map(([, uid]) => uid)
+    assert.deepStrictEqual(new Set(uids), new Set([committed.uid, "${datasource}"]))
+  })
+
+  it("has the panels of SPEC §7", () => {
+    assert.deepStrictEqual(panels.map((panel) => panel.title), [
+      "Tx/s",
+      "PoH requests vs acks by region",
+      "PoH ack ratio",
+      "PoH approval latency p50/p90/p99",
+      "Storage latency p50/p90/p99",
+      "Presence success rate",
+      "gRPC requests by method and code",
+      "gRPC latency p99 by method and code",
+      "gRPC error rate by method",
+      "HTTP requests by route and status",
+      "HTTP error rate by route",
+      "HTTP latency p50/p90/p99 by route",
+      "MongoDB command latency p99 by command",
+      "Event-loop lag",
+      "Heap",
+      "OTLP export failures"
+    ])
+  })
+
+  it.effect("every series a panel, a variable or a rule reads is served by the registry or recorded by a rule", () =>
+    Effect.gen(function*() {
+      const served = yield* servedNames
+      const recorded = new Set(recordingRules.map((rule) => rule.record))
+      const exprs = [
+        ...panels.flatMap((panel) => panel.targets.map((target) => [panel.title, target.expr] as const)),
+        ...[...JSON.stringify(committed.templating).matchAll(/label_values\((\w+),/g)].map(([, name]) =>
+          ["templating", name!] as const
+        ),
+        ...[...recordingRules, ...alertingRules].map((rule) => ["rules.yml", rule.expr] as const)
+      ]
+      const used = new Set<string>()
+      for (const [where, expr] of exprs) {
+        const names = seriesNames(expr)
+        assert.isNotEmpty(names, `${where}: ${expr}`)
+        for (const name of names) {
+          used.add(name)
+          assert.isTrue(served.has(name) || recorded.has(name), `${where}: ${name} in ${expr}`)
+        }
+      }
+      assert.includeMembers([...used], ["tx_committed_total", "poh_approval_latency_seconds_bucket", "up"])
+      assert.isTrue([...used].some((name) => recorded.has(name)), "panels read recording rules")
+    }))
+
+  it("seriesNames finds series, not functions, labels, keywords or numbers", () => {
+    assert.deepStrictEqual(
+      seriesNames("histogram_quantile(0.99, sum by (job, le) (rate(a_bucket{x=~\"y|z\"}[$__rate_interval])))"),
+      ["a_bucket"]
+    )
+    assert.deepStrictEqual(seriesNames("(a:b:c or b * 0) / on (job) group_left (x) c == bool 1e6"), [
+      "a:b:c",
+      "b",
+      "c"
+    ])
+  })
+})

@@ -1,0 +1,375 @@
+/**
+ * The committed dashboard and rules against the example network under load: the
+ * PoH node and the sending DAG (presence failing 20% of the time) run as child
+ * processes on free loopback ports over the FerretDB and Jaeger of globalSetup,
+ * examples/load.ts posts transactions, and a real Prometheus scrapes both nodes
+ * with the jobs of the committed scrape config and evaluates the committed
+ * rules. Every panel query of dashboards/dag-observability.json and every
+ * recording rule then returns plausible data, the presence alert is pending,
+ * and a trace id from Prometheus's exemplars is a trace in Jaeger.
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { once } from "node:events"
+import { readFileSync } from "node:fs"
+import { writeFile } from "node:fs/promises"
+import { type AddressInfo, createServer } from "node:net"
+import { fileURLToPath } from "node:url"
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, Schedule, Schema } from "effect"
+import { MongoClient } from "mongodb"
+import { inject } from "vitest"
+import { alertingRules, recordingRules } from "../../dashboards/src/rules.ts"
+import { jobs, prometheusConfig } from "../../dashboards/src/scrape.ts"
+import { latencyBuckets } from "../../src/Metrics.ts"
+import { startPrometheus } from "../../servers/Servers.ts"
+import { fetchTrace, serviceOf } from "./Jaeger.ts"
+import { eventually, Exemplars, getJson, Vector } from "./Prometheus.ts"
+
+const root = fileURLToPath(new URL("../../", import.meta.url))
+const rulesFile = `${root}dashboards/prometheus/rules.yml`
+
+/** The committed dashboard, as Grafana imports it. */
+const dashboard = JSON.parse(readFileSync(`${root}dashboards/dag-observability.json`, "utf8")) as {
+  readonly panels: ReadonlyArray<{
+    readonly title: string
+    readonly fieldConfig: { readonly defaults: { readonly unit: string } }
+    readonly targets: ReadonlyArray<{ readonly refId: string; readonly expr: string; readonly legendFormat: string }>
+  }>
+}
+
+const failureRatio = 0.2
+const load = { rate: 40, seconds: 20 }
+
+/** Unique per run: service names in the shared Jaeger, the database in the shared MongoDB. */
+const runId = randomBytes(4).toString("hex")
+const services = { dag: `dash-sending-dag-${runId}`, poh: `dash-poh-node-${runId}` }
+const database = `dag_dash_${runId}`
+
+/** Grafana's template variables as the test sets them: a 1 minute rate window, all regions. */
+const substitute = (expr: string) => expr.replaceAll("$__rate_interval", "1m").replaceAll("$region", ".*")
+
+/** A child process running `examples/<script>`, its output kept for failure messages. */
+interface Example {
+  readonly name: string
+  readonly child: ChildProcess
+  readonly output: Array<string>
+  readonly exited: Promise<Array<unknown>>
+}
+
+const running: Array<Example> = []
+
+/** Runs `examples/<script>` with this Node.js; the scope's close sends SIGTERM (SIGKILL 10 s later) and waits. */
+const example = (name: string, script: string, env: Record<string, string>) =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      const child = spawn(process.execPath, [`${root}examples/${script}`], {
+        cwd: root,
+        env: { ...process.env, OTEL_EXPORTER_OTLP_ENDPOINT: inject("otlpEndpoint"), ...env },
+        stdio: ["ignore", "pipe", "pipe"]
+      })
+      const output: Array<string> = []
+      for (const stream of [child.stdout!, child.stderr!]) {
+        stream.on("data", (chunk: Buffer) => output.push(...chunk.toString().trimEnd().split("\n")))
+      }
+      const started = { name, child, output, exited: once(child, "exit") }
+      running.push(started)
+      return started
+    }),
+    ({ child, exited }) =>
+      Effect.promise(async () => {
+        if (child.exitCode !== null || child.signalCode !== null) return
+        child.kill("SIGTERM")
+        const kill = setTimeout(() => child.kill("SIGKILL"), 10_000)
+        await exited
+        clearTimeout(kill)
+      })
+  )
+
+/** The last lines of every child, appended to a failure. */
+const withOutput = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.tapCause(self, () =>
+    Effect.sync(() => {
+      for (const { name, output } of running) console.error(`--- ${name} ---\n${output.slice(-30).join("\n")}`)
+    }))
+
+/** A free port of 127.0.0.1 (another call may give the same one). */
+const freePort = Effect.promise(() => {
+  const probe = createServer()
+  return new Promise<number>((resolve) =>
+    probe.listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as AddressInfo
+      probe.close(() => resolve(port))
+    })
+  )
+})
+
+/** Retries `check` every second until it returns no problems, for at most `times` seconds; fails with the last. */
+const untilPlausible = (check: Effect.Effect<ReadonlyArray<string>, unknown>, times: number) =>
+  check.pipe(
+    Effect.filterOrFail((problems) => problems.length === 0, (problems) => new Error(problems.join("\n"))),
+    Effect.retry({ schedule: Schedule.spaced("1 second"), times })
+  )
+
+/** One series of an instant vector: its labels (without `__name__`) and value. */
+interface Series {
+  readonly labels: Readonly<Record<string, string>>
+  readonly value: number
+}
+
+const instant = (url: string, promql: string) =>
+  getJson(Vector, `${url}/api/v1/query?query=${encodeURIComponent(promql)}`).pipe(
+    Effect.map(({ data }) =>
+      data.result.map(({ metric, value }): Series => ({
+        labels: Object.fromEntries(Object.entries(metric).filter(([name]) => name !== "__name__")),
+        value: Number(value[1])
+      }))
+    )
+  )
+
+const highestBucket = Math.max(...latencyBuckets)
+
+/** What is implausible in the series of a query shown in `unit`; `name` says which query. */
+const implausible = (name: string, unit: string, result: ReadonlyArray<Series>): Array<string> => {
+  const values = result.map((series) => series.value)
+  const finite = values.filter(Number.isFinite)
+  const problems: Array<string> = []
+  const expect = (ok: boolean, what: string) => {
+    if (!ok) problems.push(`${name}: ${what}: ${JSON.stringify(result)}`)
+  }
+  expect(finite.length > 0, "no data")
+  switch (unit) {
+    case "percentunit":
+      expect(finite.every((value) => value >= 0 && value <= 1), "a ratio outside [0, 1]")
+      break
+    case "s":
+      expect(finite.every((value) => value >= 0 && value <= highestBucket), `seconds outside [0, ${highestBucket}]`)
+      break
+    case "reqps":
+      expect(finite.every((value) => value >= 0) && finite.some((value) => value > 0), "no rate above 0")
+      break
+    case "bytes":
+      expect(finite.every((value) => value > 0), "bytes not above 0")
+      break
+    default:
+      expect(finite.every((value) => value >= 0), "a negative value")
+  }
+  return problems
+}
+
+/** The series of `result` by their labels, as `{label="value",…}`. */
+const key = (labels: Readonly<Record<string, string>>) =>
+  Object.entries(labels).toSorted(([a], [b]) => a.localeCompare(b)).map(([l, v]) => `${l}="${v}"`).join(",")
+
+/** Problems of quantile queries: p50 ≤ p90 ≤ p99 for every series the three have in common. */
+const unordered = (name: string, byQuantile: ReadonlyArray<ReadonlyArray<Series>>): Array<string> => {
+  const [p50, p90, p99] = byQuantile.map((result) => new Map(result.map((series) => [key(series.labels), series.value])))
+  return [...p50!.entries()].flatMap(([labels, low]) => {
+    const [middle, high] = [p90!.get(labels), p99!.get(labels)]
+    return [low, middle, high].every((value) => value !== undefined && Number.isFinite(value)) &&
+        !(low <= middle! && middle! <= high!)
+      ? [`${name} {${labels}}: p50 ${low} ≤ p90 ${middle} ≤ p99 ${high} does not hold`]
+      : []
+  })
+}
+
+/** What the network under this load must show, beyond the unit's range: the injected failure ratio, all acks. */
+const expectations: Record<string, (value: number) => boolean> = {
+  "Presence success rate": (value) => Math.abs(value - (1 - failureRatio)) <= 0.15,
+  "dag:presence_success_ratio:rate5m": (value) => Math.abs(value - (1 - failureRatio)) <= 0.15,
+  "PoH ack ratio": (value) => value >= 0.99,
+  "dag:poh_ack_ratio:rate5m": (value) => value >= 0.99,
+  "dag:otlp_export_failures:rate5m": (value) => value === 0
+}
+
+const expected = (name: string, result: ReadonlyArray<Series>): Array<string> => {
+  const holds = expectations[name]
+  return holds === undefined || result.every((series) => holds(series.value)) ? [] :
+    [`${name}: not as expected of the network: ${JSON.stringify(result)}`]
+}
+
+/** A value for the log, in the panel's unit. */
+const show = (unit: string, value: number) =>
+  !Number.isFinite(value) ? String(value) :
+  unit === "s" ? `${(value * 1000).toFixed(2)} ms` :
+  unit === "percentunit" ? `${(value * 100).toFixed(1)}%` :
+  unit === "bytes" ? `${(value / 2 ** 20).toFixed(1)} MiB` :
+  `${value.toFixed(2)}/s`
+
+/** A legend format filled in with a series' labels. */
+const legend = (format: string, labels: Readonly<Record<string, string>>) =>
+  format.replaceAll(/\{\{\s*(\w+)\s*\}\}/g, (_, label: string) => labels[label] ?? "")
+
+const Rules = Schema.Struct({
+  data: Schema.Struct({
+    groups: Schema.Array(Schema.Struct({
+      rules: Schema.Array(Schema.Struct({
+        name: Schema.String,
+        type: Schema.String,
+        health: Schema.String,
+        state: Schema.optional(Schema.String)
+      }))
+    }))
+  })
+})
+
+describe("dashboards and rules against the example network", () => {
+  it.live(
+    "every panel query and recording rule returns plausible data; an exemplar's trace is in Jaeger",
+    () =>
+      Effect.gen(function*() {
+        const [httpPort, dagMetricsPort, grpcPort, pohMetricsPort] = yield* Effect.all([1, 2, 3, 4].map(() => freePort))
+          .pipe(Effect.filterOrFail((ports) => new Set(ports).size === ports.length), Effect.retry({ times: 5 }))
+        const targets = { "sending-dag": `127.0.0.1:${dagMetricsPort}`, "poh-node": `127.0.0.1:${pohMetricsPort}` }
+        const dagUrl = `http://127.0.0.1:${httpPort}`
+        const mongodbUri = `${inject("mongodbUri")}${database}`
+        yield* Effect.addFinalizer(() =>
+          Effect.promise(async () => {
+            const client = new MongoClient(mongodbUri, { serverSelectionTimeoutMS: 2_000 })
+            await client.db().dropDatabase().finally(() => client.close())
+          }).pipe(Effect.ignore)
+        )
+
+        yield* example("poh-node", "poh-node.ts", {
+          POH_GRPC_BIND: `127.0.0.1:${grpcPort}`,
+          PROMETHEUS_BIND: targets["poh-node"],
+          OTEL_SERVICE_NAME: services.poh
+        })
+        yield* example("sending-dag", "sending-dag.ts", {
+          SENDING_DAG_BIND: `127.0.0.1:${httpPort}`,
+          POH_ADDRESS: `127.0.0.1:${grpcPort}`,
+          PROMETHEUS_BIND: targets["sending-dag"],
+          MONGODB_URI: mongodbUri,
+          PRESENCE_FAILURE_RATIO: String(failureRatio),
+          OTEL_SERVICE_NAME: services.dag
+        })
+
+        // The committed scrape config's jobs, on this run's ports, every second, with the committed rules.
+        assert.deepStrictEqual(Object.keys(targets).toSorted(), Object.keys(jobs).toSorted())
+        const prometheus = yield* Effect.acquireRelease(
+          Effect.promise(() => startPrometheus({ scrapeTargets: [], ruleFiles: [rulesFile] })),
+          (server) => Effect.promise(() => server.stop())
+        )
+        const config = prometheusConfig({ targets, ruleFiles: [rulesFile], interval: "1s" })
+        yield* Effect.promise(() => writeFile(prometheus.configFile, JSON.stringify(config, null, 2)))
+        const reload = yield* Effect.promise(() => fetch(`${prometheus.url}/-/reload`, { method: "POST" }))
+        assert.strictEqual(reload.status, 200)
+        const up = yield* eventually(
+          instant(prometheus.url, "up == 1"),
+          (result) => result.length === Object.keys(jobs).length
+        )
+        assert.deepStrictEqual(
+          up.map((series) => series.labels).toSorted((a, b) => a["job"]!.localeCompare(b["job"]!)),
+          [{ instance: targets["poh-node"], job: "poh-node" }, { instance: targets["sending-dag"], job: "sending-dag" }]
+        )
+
+        const loadStarted = Date.now() / 1000
+        const generator = yield* example("load", "load.ts", {
+          LOAD_TARGET: dagUrl,
+          LOAD_RATE: String(load.rate),
+          LOAD_DURATION: String(load.seconds)
+        })
+        const [code] = yield* Effect.promise(() => generator.exited).pipe(Effect.timeout("60 seconds"))
+        assert.strictEqual(code, 0, generator.output.join("\n"))
+        const summary = generator.output.find((line) => line.includes("load: done"))
+        assert.isDefined(summary, generator.output.join("\n"))
+        assert.notMatch(summary!, /\b(?:[45]\d\d|error):/, "every transaction answered 201")
+        const report = [summary!.replace(/^.*?load: /, "load: ")]
+
+        // Every panel query, once the scrapes and rule evaluations after the load are in.
+        const panelQueries = dashboard.panels.map((panel) => ({
+          panel,
+          run: Effect.forEach(panel.targets, (target) => instant(prometheus.url, substitute(target.expr)))
+        }))
+        const checkPanels = Effect.forEach(panelQueries, ({ panel, run }) =>
+          Effect.map(run, (results) => {
+            const quantileTargets = panel.targets.flatMap((target, i) =>
+              /^p\d\d\b/.test(target.legendFormat) ? [results[i]!] : []
+            )
+            return [
+              ...results.flatMap((result, i) =>
+                implausible(`${panel.title} [${panel.targets[i]!.refId}]`, panel.fieldConfig.defaults.unit, result)
+              ),
+              ...results.flatMap((result) => expected(panel.title, result)),
+              ...(quantileTargets.length === 3 ? unordered(panel.title, quantileTargets) : [])
+            ]
+          })).pipe(Effect.map((problems) => problems.flat()))
+        yield* untilPlausible(checkPanels, 30)
+
+        for (const { panel, run } of panelQueries) {
+          const unit = panel.fieldConfig.defaults.unit
+          const results = yield* run
+          const shown = panel.targets.flatMap((target, i) =>
+            results[i]!.map((series) => `${legend(target.legendFormat, series.labels).trim()} ${show(unit, series.value)}`)
+          )
+          report.push(`panel "${panel.title}": ${shown.join("; ")}`)
+        }
+
+        // Every recording rule, as Prometheus loaded them from the committed file.
+        const rules = (yield* getJson(Rules, `${prometheus.url}/api/v1/rules`)).data.groups.flatMap((group) =>
+          group.rules
+        )
+        const loaded = (type: string) => rules.filter((rule) => rule.type === type).map(({ name, health }) => [name, health])
+        assert.deepStrictEqual(loaded("recording"), recordingRules.map((rule) => [rule.record, "ok"]))
+        assert.deepStrictEqual(loaded("alerting"), alertingRules.map((rule) => [rule.alert, "ok"]))
+        const checkRules = Effect.forEach(recordingRules, ({ record }) =>
+          Effect.map(instant(prometheus.url, record), (result) => {
+            const unit = /:p\d\d_/.test(record) ? "s" : /ratio/.test(record) ? "percentunit" :
+              record.includes("otlp_export_failures") ? "ops" : "reqps"
+            return { record, result, problems: [...implausible(record, unit, result), ...expected(record, result)] }
+          })).pipe(Effect.map((checked) => {
+            const quantile = (prefix: string) =>
+              ["p50", "p90", "p99"].map((q) => checked.find(({ record }) => record === `${prefix}:${q}_5m`)!.result)
+            return [
+              ...checked.flatMap(({ problems }) => problems),
+              ...unordered("dag:poh_approval_latency_seconds", quantile("dag:poh_approval_latency_seconds")),
+              ...unordered("dag:storage_latency_seconds", quantile("dag:storage_latency_seconds"))
+            ]
+          }))
+        yield* untilPlausible(checkRules, 10)
+        for (const { record } of recordingRules) {
+          const result = yield* instant(prometheus.url, record)
+          report.push(`rule ${record}: ${result.map((series) => `${key(series.labels)} ${series.value}`).join("; ")}`)
+        }
+
+        // The alerts: presence at 80% is below its 90% line, so that alert is pending (for: 5m); these are not.
+        const states = Object.fromEntries(
+          (yield* getJson(Rules, `${prometheus.url}/api/v1/rules`)).data.groups.flatMap((group) => group.rules)
+            .filter((rule) => rule.type === "alerting")
+            .map((rule) => [rule.name, rule.state])
+        )
+        report.push(`alerts: ${JSON.stringify(states)}`)
+        assert.strictEqual(states["DagPresenceSuccessRateLow"], "pending")
+        for (const alert of ["DagTargetDown", "DagPohAckRatioLow", "DagOtlpExportFailures"]) {
+          assert.strictEqual(states[alert], "inactive", alert)
+        }
+
+        // Exemplars: a trace id Prometheus stored with an approval latency sample is a trace in Jaeger.
+        const exemplars = yield* getJson(
+          Exemplars,
+          `${prometheus.url}/api/v1/query_exemplars?query=poh_approval_latency_seconds_bucket` +
+            `&start=${loadStarted}&end=${Date.now() / 1000}`
+        )
+        const latest = exemplars.data
+          .flatMap((series) => series.exemplars.map((exemplar) => ({ series: series.seriesLabels, ...exemplar })))
+          .toSorted((a, b) => b.timestamp - a.timestamp)[0]
+        assert.isDefined(latest, "exemplars of poh_approval_latency_seconds")
+        assert.strictEqual(latest!.series["job"], "sending-dag")
+        const traceId = latest!.labels["trace_id"]!
+        const trace = yield* fetchTrace(traceId, 8)
+        assert.strictEqual(trace.traceID, traceId)
+        assert.include(trace.spans.map((span) => span.spanID), latest!.labels["span_id"])
+        assert.deepStrictEqual(
+          new Set(trace.spans.map((span) => serviceOf(trace, span))),
+          new Set([services.dag, services.poh])
+        )
+        report.push(
+          `exemplar trace ${traceId}: ${trace.spans.length} spans in Jaeger (${
+            trace.spans.map((span) => span.operationName).toSorted().join(", ")
+          })`
+        )
+        console.log(report.join("\n"))
+      }).pipe(Effect.scoped, withOutput),
+    150_000
+  )
+})
