@@ -34,8 +34,9 @@ import {
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
-import { Duration, Effect, Layer } from "effect"
+import { Duration, Effect, Layer, Tracer } from "effect"
 import * as Config from "./Config.ts"
+import { cachingContext } from "./internal/contextCache.ts"
 import { Metrics } from "./Metrics.ts"
 
 /** Builds the sampler a {@link Config.SamplerSetting} names. */
@@ -73,7 +74,7 @@ export interface ProviderOptions {
  * `shutdownTimeout`, swallowing export failures, then unregisters the globals.
  */
 export const layerProvider = (processor: SpanProcessor, options: ProviderOptions): Layer.Layer<never> =>
-  OtelTracer.layerWithoutOtelTracer.pipe(
+  Layer.effect(Tracer.Tracer, Effect.map(OtelTracer.make, cachingContext)).pipe(
     Layer.provide(OtelTracer.layerTracer),
     Layer.provide(Layer.effect(
       OtelTracer.OtelTracerProvider,

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { context, propagation, trace } from "@opentelemetry/api"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { ConfigProvider, Effect, Fiber, Layer } from "effect"
 import { Metrics, ObservabilityTest, Testing, Tracing } from "../src/index.ts"
 
 const closedPort = "http://127.0.0.1:9"
@@ -19,6 +19,29 @@ describe("Tracing", () => {
       assert.strictEqual(outer.carrier["traceparent"], `00-${outer.span.traceId}-${outer.span.spanId}-01`)
       const spans = yield* Testing.TestSpans.use((test) => test.finished)
       assert.deepStrictEqual(Testing.formatTree(Testing.spanTree(spans)), ["outer", "  raw child"])
+    }).pipe(Effect.provide(ObservabilityTest)))
+
+  it.live("the active OpenTelemetry span follows Effect's current span across children, async steps and fibers", () =>
+    Effect.gen(function*() {
+      const activeId = Effect.sync(() => trace.getActiveSpan()?.spanContext().spanId)
+      const seen = yield* Effect.gen(function*() {
+        const outer = (yield* Effect.currentSpan).spanId
+        const before = yield* activeId
+        const inner = yield* Effect.gen(function*() {
+          const span = (yield* Effect.currentSpan).spanId
+          yield* Effect.sleep("5 millis")
+          return { span, afterSleep: yield* activeId }
+        }).pipe(Effect.withSpan("inner"))
+        const after = yield* activeId
+        const forked = yield* Effect.forkChild(Effect.andThen(Effect.sleep("1 millis"), activeId))
+        return { outer, before, inner, after, forked: yield* Fiber.join(forked) }
+      }).pipe(Effect.withSpan("outer"))
+      assert.strictEqual(seen.before, seen.outer)
+      assert.strictEqual(seen.inner.afterSleep, seen.inner.span)
+      assert.notStrictEqual(seen.inner.span, seen.outer)
+      assert.strictEqual(seen.after, seen.outer)
+      assert.strictEqual(seen.forked, seen.outer)
+      assert.isUndefined(yield* activeId)
     }).pipe(Effect.provide(ObservabilityTest)))
 
   it.effect("the globals are unregistered when the layer is released", () =>
