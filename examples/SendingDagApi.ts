@@ -4,10 +4,12 @@
  *
  * - `GET /ping` → `200 {"ok":true}`
  * - `POST /tx`, `POST /poh` with a transaction → `201 {"id","region","ack"}` once the PoH_ACK is in and the write is
- *   acknowledged; `400` bad body, `413` too large, `503` storage or PoH node down, `504` PoH timeout
+ *   acknowledged; `400` bad body (malformed JSON, not UTF-8, invalid transaction), `413` too large, `415` a
+ *   content type other than JSON, `503` storage or PoH node down, `504` PoH timeout
  * - `GET /tx/:id` → `200` the stored transaction, or `404`
  * - anything else → `404 {"error"}` (one route label, `/*`)
  */
+import { createServer, type Server } from "node:http"
 import { Effect, Layer, Option, Schema } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as ByteSize from "effect/ByteSize"
@@ -16,6 +18,24 @@ import { Http, Storage, Transaction } from "../src/index.ts"
 /** Largest accepted request body. */
 export const maxBodyBytes = 16 * 1024
 
+/** How long a client may take to send a whole request, headers and body; a slower one gets `408` and is cut off. */
+export const requestTimeoutMs = 10_000
+
+/**
+ * The Node.js server to serve the API with: a request not received in full within `requestTimeout` ms (a client
+ * trickling its body) is answered `408` and its connection closed, checked every `checkInterval` ms.
+ */
+export const createHttpServer = (
+  options: { readonly requestTimeout?: number; readonly checkInterval?: number } = {}
+): Server => {
+  const requestTimeout = options.requestTimeout ?? requestTimeoutMs
+  return createServer({
+    requestTimeout,
+    headersTimeout: requestTimeout,
+    connectionsCheckingInterval: options.checkInterval ?? Math.min(1_000, requestTimeout)
+  })
+}
+
 const answer = (status: number, body: unknown) => HttpServerResponse.jsonUnsafe(body, { status })
 
 const failure = (status: number, error: string, details?: unknown) =>
@@ -23,12 +43,22 @@ const failure = (status: number, error: string, details?: unknown) =>
 
 const decodeTransaction = Schema.decodeUnknownEffect(Transaction.Transaction)
 
+const utf8 = new TextDecoder("utf-8", { fatal: true })
+
+/** `application/json` or `application/<anything>+json`, with any parameters; an absent type is taken for JSON. */
+const isJson = (contentType: string | undefined) =>
+  contentType === undefined || /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i.test(contentType.trim())
+
 /** Reads and validates the body: a response for every way it can be wrong. */
 const readTransaction = Effect.gen(function*() {
   const request = yield* HttpServerRequest.HttpServerRequest
+  const contentType = request.headers["content-type"]
+  if (!isJson(contentType)) {
+    return yield* Effect.fail(failure(415, "content-type must be application/json", { contentType }))
+  }
   const declared = Number(request.headers["content-length"] ?? 0)
   if (declared > maxBodyBytes) return yield* Effect.fail(failure(413, `body larger than ${maxBodyBytes} bytes`))
-  const text = yield* request.text.pipe(
+  const bytes = yield* request.arrayBuffer.pipe(
     Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
     Effect.mapError((error) =>
       error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
@@ -36,6 +66,10 @@ const readTransaction = Effect.gen(function*() {
         : failure(400, "unreadable body", error.message)
     )
   )
+  const text = yield* Effect.try({
+    try: () => utf8.decode(bytes),
+    catch: () => failure(400, "body is not valid UTF-8")
+  })
   const json = yield* Effect.try({
     try: () => JSON.parse(text) as unknown,
     catch: (error) => failure(400, "malformed JSON", error instanceof Error ? error.message : String(error))

@@ -6,7 +6,6 @@
  * unset, an in-memory store (said in the log) — and `ObservabilityLive` with
  * `/metrics` on `PROMETHEUS_BIND` (default `0.0.0.0:8000`).
  */
-import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
 import {
@@ -54,7 +53,7 @@ const SendingDag = Layer.unwrap(Effect.gen(function*() {
   const nodes = regions.map((region) => ({ id: `poh@${pohAddress}`, region, address: pohAddress }))
   yield* Effect.log(`sending-dag: HTTP on ${bind.host}:${bind.port}, PoH node at ${pohAddress}`)
   return SendingDagApi.layer.pipe(
-    Layer.provide(NodeHttpServer.layer(createServer, bind)),
+    Layer.provide(NodeHttpServer.layer(() => SendingDagApi.createHttpServer(), bind)),
     Layer.provide(Poh.Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: pohAddress })))),
     Layer.provide(Presence.Presence.layerStatic({ nodes, failureRatio })),
     Layer.provide(StorageLive(mongodbUri))

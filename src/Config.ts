@@ -14,7 +14,7 @@
  * })
  * ```
  */
-import { Config, Effect, Option, Schema } from "effect"
+import { Config, Effect, Option, Redacted, Schema } from "effect"
 
 /** A variable whose value is not accepted. */
 export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidConfig", {
@@ -194,6 +194,19 @@ export const metricsBind: Effect.Effect<Bind, InvalidConfig> = variable(
   { host: "0.0.0.0", port: 8000 },
   "host:port with a port from 0 to 65535, such as 0.0.0.0:8000",
   parseBind
+)
+
+/**
+ * `PROMETHEUS_BEARER_TOKEN`: when set, `/metrics` answers only requests with `Authorization: Bearer <token>`. Kept
+ * {@link Redacted}: it prints as `<redacted>`, and an invalid value is never repeated in the error.
+ */
+export const metricsBearerToken: Effect.Effect<Option.Option<Redacted.Redacted<string>>, InvalidConfig> = variable(
+  "PROMETHEUS_BEARER_TOKEN",
+  Option.none(),
+  "a bearer token of 1 to 4096 characters: letters, digits and -._~+/, then any '='",
+  (value) =>
+    value.length <= 4096 && /^[A-Za-z0-9\-._~+/]+=*$/.test(value) ? Option.some(Redacted.make(value)) : undefined,
+  () => "<redacted>"
 )
 
 /** `OTEL_SDK_DISABLED`: tracing off, metrics still on. */

@@ -155,12 +155,21 @@ const deadlinePassed = (deadline: grpc.Deadline) =>
  * The span continues the caller's trace from the metadata and is the active
  * OpenTelemetry context while the call's handler runs, so spans of the
  * handler (see {@link unary}) are its children. A call the client cancels
- * ends as CANCELLED, one past its deadline as DEADLINE_EXCEEDED.
+ * ends as CANCELLED, one past its deadline as DEADLINE_EXCEEDED, one whose
+ * message grpc-js cannot read as the INTERNAL or RESOURCE_EXHAUSTED it answers
+ * (seen when this interceptor is the first of the list).
  */
 export const serverInterceptor = (metrics: Metrics["Service"]): grpc.ServerInterceptor => (descriptor, call) => {
   let active: OtelContext = ROOT_CONTEXT
   let end: ((code: grpc.status, message: string | undefined) => void) | undefined
   const within = (next: () => void) => context.with(active, next)
+  // grpc-js answers a message it cannot read (INTERNAL, RESOURCE_EXHAUSTED) from the call below the interceptors,
+  // past `sendStatus` here: catch that status too, or the call would end as the CANCELLED that follows it.
+  const sendStatus = call.sendStatus.bind(call)
+  call.sendStatus = (status) => {
+    end?.(status.code ?? grpc.status.UNKNOWN, status.details)
+    sendStatus(status)
+  }
   return new grpc.ServerInterceptingCall(call, {
     start: (start) =>
       start({

@@ -432,3 +432,122 @@ describe("Grpc", () => {
     assert.strictEqual(Grpc.statusName(99 as grpc.status), "UNKNOWN")
   })
 })
+
+/** One `Request` call carrying `bytes` as its message, as they are: what the node answers. */
+const rawBytesCall = (client: grpc.Client, bytes: Buffer, metadata = new grpc.Metadata()) =>
+  Effect.callback<Record<string, unknown>, grpc.ServiceError>((resume) => {
+    const method = PohGrpc.loadService()["Request"]!
+    const call = client.makeUnaryRequest(
+      method.path,
+      (message: Buffer) => message,
+      method.responseDeserialize,
+      bytes,
+      metadata,
+      { deadline: Date.now() + 5000 },
+      (error, response) => resume(error === null ? Effect.succeed(response) : Effect.fail(error))
+    )
+    return Effect.sync(() => call.cancel())
+  })
+
+/** One length-delimited protobuf field of under 128 bytes: its tag byte, its length, its bytes. */
+const field = (tag: number, value: Buffer | string) => {
+  const bytes = Buffer.from(value)
+  return Buffer.concat([Buffer.from([tag, bytes.length]), bytes])
+}
+
+/** A `PohRequest` on the wire: field 1 `tx_id`, field 2 `region`. */
+const encoded = (txId: Buffer | string, region: Buffer | string) =>
+  Buffer.concat([field(0x0a, txId), field(0x12, region)])
+
+describe("the PoH node under hostile input", () => {
+  const unreadable = Buffer.from("deadbeefcafebabe0123456789", "hex")
+  const notUtf8 = encoded(Buffer.from([0xff, 0xfe, 0x41]), "eu-central")
+  const unknownField = Buffer.concat([encoded("tx-2", "eu-central"), field(0x1a, "A")])
+  const varintTxId = Buffer.concat([Buffer.from([0x08, 0x05]), field(0x12, "eu-central")])
+  const { INTERNAL, INVALID_ARGUMENT, OK, RESOURCE_EXHAUSTED } = grpc.status
+  const cases: ReadonlyArray<readonly [string, Buffer, grpc.status]> = [
+    ["bytes that are no PohRequest", unreadable, INTERNAL],
+    ["a message over grpc-js's 4 MiB limit", Buffer.alloc(5 * 1024 * 1024, 0x41), RESOURCE_EXHAUSTED],
+    ["a length past the end", Buffer.from([0x0a, 0xff, 0x61]), INVALID_ARGUMENT],
+    ["an undefined wire type", Buffer.from([0x0f, 0x01]), INVALID_ARGUMENT],
+    ["tx_id sent as a varint", varintTxId, INVALID_ARGUMENT],
+    ["no fields at all", Buffer.alloc(0), INVALID_ARGUMENT],
+    ["tx_id not UTF-8 (decoded with replacement characters)", notUtf8, OK],
+    ["an unknown field (ignored, as proto3 says)", unknownField, OK]
+  ]
+
+  /** The status each case was answered with, by name. */
+  const answered = (client: grpc.Client, bytes: Buffer) =>
+    Effect.match(rawBytesCall(client, bytes), {
+      onSuccess: () => ({ code: OK, details: "" }),
+      onFailure: (error) => ({ code: error.code, details: error.details })
+    })
+
+  it.live("raw messages: answered with the status grpc-js or the schema gives, traced and counted as such", () =>
+    Effect.gen(function*() {
+      const { address } = yield* PohGrpc.PohNode
+      const client = yield* rawClient(address)
+      for (const [name, bytes, code] of cases) {
+        const answer = yield* answered(client, bytes)
+        assert.strictEqual(answer.code, code, name)
+        if (code === INTERNAL) assert.strictEqual(answer.details, "Error deserializing request")
+      }
+      const expected: Record<string, number> = {}
+      for (const [, , code] of cases) expected[Grpc.statusName(code)] = (expected[Grpc.statusName(code)] ?? 0) + 1
+      const counts = Effect.forEach(Object.keys(expected), (code) =>
+        Effect.map(Testing.metricValue("grpc_method_latency_seconds_count", { ...service, code }), (n) => [code, n]))
+      const counted = yield* settled(
+        Effect.map(counts, (entries) => Object.fromEntries(entries) as Record<string, number>),
+        (counts) => Object.entries(expected).every(([code, n]) => counts[code] === n)
+      )
+      assert.deepStrictEqual(counted, expected)
+      // Not also as the CANCELLED grpc-js reports after each status it sent itself.
+      assert.strictEqual(yield* Testing.metricValue("grpc_method_latency_seconds_count"), cases.length)
+      const servers = byKind(yield* finished, SpanKind.SERVER)
+      assert.deepStrictEqual(
+        servers.map((span) => span.attributes["rpc.grpc.status_code"]).toSorted(),
+        cases.map(([, , code]) => code).toSorted()
+      )
+      assert.strictEqual((yield* rawCall(client, { txId: "tx-after", region: "eu-central" }))["node"], "poh-test")
+    }).pipe(Effect.scoped, Effect.provide(Network())))
+
+  const valid = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+  const zeroTrace = `-${"0".repeat(32)}-`
+  const metadataCases: ReadonlyArray<readonly [string, (metadata: grpc.Metadata) => void, boolean]> = [
+    ["binary garbage in 16 -bin headers", (metadata) => {
+      for (let i = 0; i < 16; i++) {
+        metadata.set(`x-garbage-${i}-bin`, Buffer.from(Array.from({ length: 64 }, (_, j) => (i * 31 + j * 7) % 256)))
+      }
+    }, false],
+    ["a binary traceparent-bin", (metadata) => metadata.set("traceparent-bin", Buffer.from([0, 1, 2, 0xff])), false],
+    ["a 6 000-character traceparent", (metadata) => metadata.set("traceparent", `00-${"a".repeat(6000)}`), false],
+    ["a zero trace id", (metadata) => metadata.set("traceparent", valid.replace(/-[0-9a-f]{32}-/, zeroTrace)), false],
+    ["version ff", (metadata) => metadata.set("traceparent", valid.replace(/^00/, "ff")), false],
+    ["a garbage 500-member tracestate beside a valid traceparent", (metadata) => {
+      metadata.set("traceparent", valid)
+      metadata.set("tracestate", `a=1,=;=,@@@,${"k=v,".repeat(500)}`)
+    }, true]
+  ]
+
+  it.live.each(metadataCases)("bad metadata, %s: the call succeeds, in a new trace unless the traceparent is valid", (
+    [, set, continued]
+  ) =>
+    Effect.gen(function*() {
+      const { address } = yield* PohGrpc.PohNode
+      const client = yield* rawClient(address)
+      const metadata = new grpc.Metadata()
+      set(metadata)
+      const response = yield* rawCall(client, { txId: "tx-1", region: "eu-central" }, metadata)
+      assert.strictEqual(response["seq"], 1)
+      const [server] = byKind(yield* finished, SpanKind.SERVER)
+      assert.isDefined(server)
+      assert.strictEqual(server!.attributes["rpc.grpc.status_code"], OK)
+      if (continued) {
+        assert.strictEqual(server!.spanContext().traceId, "0af7651916cd43dd8448eb211c80319c")
+        assert.strictEqual(server!.parentSpanContext?.spanId, "b7ad6b7169203331")
+      } else {
+        assert.isUndefined(server!.parentSpanContext)
+        assert.match(server!.spanContext().traceId, /^(?!0{32})[0-9a-f]{32}$/)
+      }
+    }).pipe(Effect.scoped, Effect.provide(Network())))
+})
