@@ -113,10 +113,11 @@ export const variable = <A>(
 
 /**
  * Hides the user-info part of every URL in `text` (`scheme://user:password@host` → `scheme://***@host`), so
- * an error message quoting a connection string can be shown too.
+ * an error message quoting a connection string can be shown too. Everything up to the last `@` before a space goes,
+ * so a malformed URL (`mongodb:user:pw@host`, an unescaped `/` or `@` in the password) leaks nothing either.
  */
 export const redactCredentials = (text: string): string =>
-  text.replace(/([a-z][a-z0-9+.-]*:\/\/)[^/\s]*@/gi, "$1***@")
+  text.replace(/([a-z][a-z0-9+.-]*:(?:\/\/)?)\S*@/gi, "$1***@")
 
 const parseUrl = (value: string): string | undefined => {
   if (!URL.canParse(value)) return undefined

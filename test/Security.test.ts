@@ -6,9 +6,10 @@
 import { connect } from "node:net"
 import { networkInterfaces } from "node:os"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Layer, Logger, Option, Redacted } from "effect"
+import { Cause, ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
 import * as NetAddress from "effect/net/NetAddress"
 import { Config, Metrics, MetricsServer, ObservabilityTest } from "../src/index.ts"
+import { capturingOutput } from "./support/Output.ts"
 
 const token = "s3cr3t-T0ken_with.all~chars+/="
 
@@ -58,26 +59,6 @@ const reachable = (host: string, port: number) =>
       })
     })
   )
-
-/** Every log line written through Effect's logger, and everything written to stdout and stderr, while `self` runs. */
-const capturingOutput = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.gen(function*() {
-    const lines: Array<string> = []
-    const logger = Logger.make((options) => {
-      lines.push(`${String(options.message)} ${JSON.stringify(options.message)}`)
-    })
-    const writes = [process.stdout, process.stderr].map((stream) => {
-      const write = stream.write.bind(stream)
-      stream.write = ((chunk: string | Uint8Array, ...rest: Array<never>) => {
-        lines.push(String(chunk))
-        return write(chunk, ...rest)
-      }) as typeof stream.write
-      return () => (stream.write = write)
-    })
-    const exit = yield* Effect.exit(self.pipe(Effect.provide(Logger.layer([logger, Logger.defaultLogger]))))
-    for (const restore of writes) restore()
-    return { exit, lines }
-  })
 
 describe("/metrics behind a bearer token", () => {
   it.live("with PROMETHEUS_BEARER_TOKEN set, only the right bearer token is answered", () =>
@@ -191,4 +172,19 @@ describe("/metrics bound to loopback", () => {
       assert.strictEqual(host, "0.0.0.0")
       assert.isTrue(yield* reachable("127.0.0.2", port))
     }).pipe(Effect.provide(Configured({ PROMETHEUS_BIND: ":0" }))))
+})
+
+describe("credentials in connection strings", () => {
+  it.each([
+    ["mongodb://user:pw@host:27017/dag", "mongodb://***@host:27017/dag"],
+    ["mongodb:user:pw@host/dag", "mongodb:***@host/dag"],
+    ["mongodb:/user:pw@host", "mongodb:***@host"],
+    ["mongodb://user:p/w@host/dag", "mongodb://***@host/dag"],
+    ["mongodb://user:p@w@host/dag", "mongodb://***@host/dag"],
+    ["MONGODB+SRV://USER:PW@cluster.example/", "MONGODB+SRV://***@cluster.example/"],
+    ["error at mongodb://user:pw@h1:1,h2:2/dag?x=1: refused", "error at mongodb://***@h1:1,h2:2/dag?x=1: refused"],
+    ["mongodb://127.0.0.1:27017/dag", "mongodb://127.0.0.1:27017/dag"]
+  ])("redactCredentials(%s) hides the user and password, malformed or not", (text, shown) => {
+    assert.strictEqual(Config.redactCredentials(text), shown)
+  })
 })
