@@ -280,6 +280,44 @@ layer(Api, { excludeTestServices: true, timeout: 120_000 })("the sending DAG und
       assertAnswer(row, yield* send(row))
     }))
 
+  it.effect.each([
+    ["no dashes", "0af7651916cd43dd8448eb211c80319cb7ad6b716920333101"],
+    ["a zero trace id", `00-${"0".repeat(32)}-b7ad6b7169203331-01`],
+    ["uppercase hex", "00-0AF7651916CD43DD8448EB211C80319C-B7AD6B7169203331-01"],
+    ["8 KiB", `00-${"a".repeat(8192)}`],
+    ["JSON", "{\"traceId\":\"0af7651916cd43dd8448eb211c80319c\"}"]
+  ])("a malformed traceparent (%s): 201 in a new trace", ([, traceparent]) =>
+    Effect.gen(function*() {
+      const spans = yield* Testing.TestSpans
+      yield* spans.clear
+      const answer = yield* send({ headers: { ...json, traceparent, tracestate: "=,=;".repeat(512) }, body: tx() })
+      assert.strictEqual(answer.status, 201, answer.body)
+      const server = (yield* spans.finished).filter((span) => span.name === "POST /tx")
+      assert.strictEqual(server.length, 1)
+      assert.isUndefined(server[0]!.parentSpanContext)
+      assert.notStrictEqual(server[0]!.spanContext().traceId, "0af7651916cd43dd8448eb211c80319c")
+    }))
+
+  it.effect("an 8 KiB tracestate beside a valid traceparent: 201, the trace continued", () =>
+    Effect.gen(function*() {
+      const spans = yield* Testing.TestSpans
+      yield* spans.clear
+      const traceparent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+      const tracestate = Array.from({ length: 512 }, (_, i) => `k${i}=${"v".repeat(12)}`).join(",")
+      const answer = yield* send({ headers: { ...json, traceparent, tracestate }, body: tx() })
+      assert.strictEqual(answer.status, 201, answer.body)
+      const [server] = (yield* spans.finished).filter((span) => span.name === "POST /tx")
+      assert.strictEqual(server?.spanContext().traceId, "0af7651916cd43dd8448eb211c80319c")
+      assert.strictEqual(server?.parentSpanContext?.spanId, "b7ad6b7169203331")
+    }))
+
+  it.effect("headers over Node's 16 KiB limit (a 20 KiB traceparent): 431 before the API, which still serves", () =>
+    Effect.gen(function*() {
+      const answer = yield* send({ headers: { ...json, traceparent: `00-${"a".repeat(20_480)}` }, body: tx() })
+      assert.strictEqual(answer.status, 431)
+      assert.strictEqual((yield* send({ headers: json, body: tx() })).status, 201)
+    }))
+
   it.effect("a client trickling its body is answered 408 and cut off by the request timeout", () =>
     Effect.gen(function*() {
       const { address } = yield* HttpServer.HttpServer
