@@ -498,7 +498,7 @@ describe("the PoH node under hostile input", () => {
         Effect.map(Testing.metricValue("grpc_method_latency_seconds_count", { ...service, code }), (n) => [code, n]))
       const counted = yield* settled(
         Effect.map(counts, (entries) => Object.fromEntries(entries) as Record<string, number>),
-        (counts) => Object.entries(expected).every(([code, n]) => counts[code] === n)
+        (byCode) => Object.entries(expected).every(([code, n]) => byCode[code] === n)
       )
       assert.deepStrictEqual(counted, expected)
       // Not also as the CANCELLED grpc-js reports after each status it sent itself.
