@@ -31,7 +31,7 @@ export interface FerretDB {
   dispose(): Promise<void>
 }
 
-/** A Jaeger v2 server. */
+/** A Jaeger v2 server; `stop()` keeps its ports so that `start()` brings it back at the same addresses. */
 export interface Jaeger {
   /** OTLP gRPC endpoint, `http://127.0.0.1:<port>`, as `@opentelemetry/exporter-trace-otlp-grpc` takes it. */
   readonly otlpEndpoint: string
@@ -39,8 +39,10 @@ export interface Jaeger {
   readonly queryUrl: string
   /** The Jaeger module version, e.g. "v1.76.0". */
   readonly version: string
-  /** Stops the process. */
+  /** Stops the process (its traces, kept in memory, are gone); the ports are kept. */
   stop(): Promise<void>
+  /** Starts the process again on the same ports; resolves once both answer. */
+  start(): Promise<void>
 }
 
 /** What a Prometheus started by `startPrometheus` scrapes and evaluates. */
@@ -140,16 +142,31 @@ export async function startJaeger(): Promise<Jaeger> {
   const [otlpPort, queryPort] = await Promise.all([freePort(), freePort()])
   const queryUrl = `http://127.0.0.1:${queryPort}`
   const config = fileURLToPath(new URL("./jaeger/config.yaml", import.meta.url))
-  const server = launch("Jaeger", jaegerBinary, [`--config=${config}`], {
-    JAEGER_OTLP_GRPC_ENDPOINT: `127.0.0.1:${otlpPort}`,
-    JAEGER_QUERY_HTTP_ENDPOINT: `127.0.0.1:${queryPort}`
-  })
-  await waitReady(server, async () => (await httpOk(`${queryUrl}/api/services`)) && (await tcpOpen(otlpPort)))
+  let server: Server | undefined
+  const start = async (): Promise<void> => {
+    if (server !== undefined) return
+    server = launch("Jaeger", jaegerBinary, [`--config=${config}`], {
+      JAEGER_OTLP_GRPC_ENDPOINT: `127.0.0.1:${otlpPort}`,
+      JAEGER_QUERY_HTTP_ENDPOINT: `127.0.0.1:${queryPort}`
+    })
+    try {
+      await waitReady(server, async () => (await httpOk(`${queryUrl}/api/services`)) && (await tcpOpen(otlpPort)))
+    } catch (error) {
+      server = undefined
+      throw error
+    }
+  }
+  await start()
   return {
     otlpEndpoint: `http://127.0.0.1:${otlpPort}`,
     queryUrl,
     version: jaegerVersion,
-    stop: () => terminate(server)
+    stop: async () => {
+      const stopping = server
+      server = undefined
+      if (stopping !== undefined) await terminate(stopping)
+    },
+    start
   }
 }
 

@@ -6,7 +6,10 @@
  * `http_server_request_duration_seconds{method,route,status_code}`. The route
  * label is the template (`/tx/:id`), never the raw path; requests no route
  * matches share the one value `unmatched`. Typed failures become their
- * responses; 5xx answers mark the span ERROR with the error's tag.
+ * responses; 5xx answers mark the span ERROR with the error's tag. Once the
+ * server starts shutting down, answers close their keep-alive connections
+ * (`Connection: close`), so that in-flight requests finish and the server
+ * closes instead of serving clients that keep sending on open connections.
  *
  * @example
  * ```ts
@@ -21,7 +24,7 @@
 import { context, propagation, trace } from "@opentelemetry/api"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { Cause, Clock, Effect, Exit, Layer } from "effect"
-import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, type HttpServerResponse } from "effect/http"
+import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Metrics from "./Metrics.ts"
 
 /** The `route` label of requests no route matched. */
@@ -66,13 +69,19 @@ const spanExit = (
     }))
     : exit
 
+/** Whether the server is shutting down. */
+interface Draining {
+  readonly value: boolean
+}
+
 /**
  * Runs the request inside the current (server) span: names the span after the
  * route, records the latency and turns typed failures below 500 into their
- * responses.
+ * responses, which close the connection once the server is `draining`.
  */
 const handle = <E, R>(
   metrics: Metrics.Metrics["Service"],
+  draining: Draining,
   request: HttpServerRequest.HttpServerRequest,
   started: bigint,
   httpApp: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
@@ -100,12 +109,13 @@ const handle = <E, R>(
       }
       return yield* exit
     }
-    return response
+    return draining.value ? HttpServerResponse.setHeader(response, "connection", "close") : response
   })
 
 /** Wraps one request in its SERVER span, a child of the caller's span when the headers carry one. */
 const observe = <E, R>(
   metrics: Metrics.Metrics["Service"],
+  draining: Draining,
   httpApp: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> =>
   Effect.gen(function*() {
@@ -123,7 +133,7 @@ const observe = <E, R>(
         ...(request.headers["user-agent"] === undefined ? {} : { "user_agent.original": request.headers["user-agent"] })
       }
     })
-    return yield* handle(metrics, request, started, httpApp).pipe(
+    return yield* handle(metrics, draining, request, started, httpApp).pipe(
       Effect.withParentSpan(span),
       Effect.onExit((exit) =>
         Effect.map(Clock.currentTimeNanos, (ended) => span.end(ended, spanExit(request, exit)))
@@ -131,21 +141,32 @@ const observe = <E, R>(
     )
   })
 
+const makeMiddleware = (draining: Draining) =>
+  HttpRouter.middleware(
+    Effect.map(Metrics.Metrics, (metrics) => (httpApp) => observe(metrics, draining, httpApp)),
+    { global: true }
+  )
+
 /** The global router middleware: span, route name and latency of every request. */
-export const middleware = HttpRouter.middleware(
-  Effect.map(Metrics.Metrics, (metrics) => (httpApp) => observe(metrics, httpApp)),
-  { global: true }
-)
+export const middleware = makeMiddleware({ value: false })
 
 /**
  * `HttpRouter.serve` with the instrumentation: serves `appLayer`'s routes with
  * {@link middleware}, and Effect's own server span turned off so that each
- * request has exactly one span.
+ * request has exactly one span. When the layer is released, answers carry
+ * `Connection: close` from before the server starts closing: Node's
+ * `server.close()` waits for every open connection, and a keep-alive client
+ * that keeps sending would hold it open until the graceful-shutdown timeout.
  */
 export const serve = <A, E, R>(
   appLayer: Layer.Layer<A, E, R>,
   options?: { readonly disableLogger?: boolean; readonly disableListenLog?: boolean }
 ) =>
-  HttpRouter.serve(Layer.merge(appLayer, middleware), options).pipe(
+  Layer.unwrap(Effect.sync(() => {
+    const draining = { value: false }
+    // Built after the server, so released before it closes.
+    const drain = Layer.effectDiscard(Effect.addFinalizer(() => Effect.sync(() => (draining.value = true))))
+    return drain.pipe(Layer.provide(HttpRouter.serve(Layer.merge(appLayer, makeMiddleware(draining)), options)))
+  })).pipe(
     Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen)(() => true))
   )

@@ -32,12 +32,13 @@ export type JaegerSpan = Trace["spans"][number]
 export const Traces = Schema.Struct({ data: Schema.NullOr(Schema.Array(Trace)) })
 
 /**
- * Polls `GET /api/traces/<traceId>` (404 until it is stored) until it has at
- * least `spans` spans, for at most ~15 s; returns every trace of the answer.
+ * Polls `GET /api/traces/<traceId>` (404 until it is stored) of the Jaeger at
+ * `queryUrl` (globalSetup's by default) until it has at least `spans` spans,
+ * for at most ~15 s; returns every trace of the answer.
  */
-export const fetchTraces = (traceId: string, spans: number) =>
+export const fetchTraces = (traceId: string, spans: number, queryUrl = inject("jaegerQueryUrl")) =>
   Effect.tryPromise(async () => {
-    const response = await fetch(`${inject("jaegerQueryUrl")}/api/traces/${traceId}`)
+    const response = await fetch(`${queryUrl}/api/traces/${traceId}`)
     return { status: response.status, body: await response.json() as unknown }
   }).pipe(
     Effect.flatMap(({ status, body }) =>
@@ -52,8 +53,8 @@ export const fetchTraces = (traceId: string, spans: number) =>
   )
 
 /** {@link fetchTraces}, the first trace of the answer. */
-export const fetchTrace = (traceId: string, spans: number) =>
-  Effect.map(fetchTraces(traceId, spans), (traces) => traces[0]!)
+export const fetchTrace = (traceId: string, spans: number, queryUrl = inject("jaegerQueryUrl")) =>
+  Effect.map(fetchTraces(traceId, spans, queryUrl), (traces) => traces[0]!)
 
 /** The value of a span's tag `key`, `undefined` when it has none. */
 export const tag = (span: JaegerSpan | undefined, key: string): unknown =>

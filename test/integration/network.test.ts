@@ -6,20 +6,26 @@
  * give the answers of SPEC §6, the counts of SPEC §4 on the right process, and
  * after SIGTERM (exit 0, spans flushed) one trace of SPEC §5 spanning both.
  */
-import { type ChildProcess, spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { type AddressInfo, createServer } from "node:net"
-import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, Effect, Schedule } from "effect"
-import { MongoClient } from "mongodb"
+import { Effect } from "effect"
 import { inject } from "vitest"
 import { byName, fetchTraces, type JaegerSpan, nameAndKind, parents, serviceOf, tag } from "./Jaeger.ts"
+import {
+  dropDatabaseAtEnd,
+  freePorts,
+  http,
+  logged,
+  mongoServer,
+  newTraceparent,
+  pinging,
+  spawnNode,
+  terminate,
+  whileRunning,
+  withDatabase,
+  withOutputs
+} from "./Network.ts"
 import { eventually, prometheusScraping, query, series } from "./Prometheus.ts"
-
-/** How long a child may take to be ready, and to exit after SIGTERM. */
-const readyTimeoutMs = 30_000
-const exitTimeoutMs = 15_000
 
 /** The transactions posted: the traced one and N-1 more, in two of the default `DAG_REGIONS`. */
 const total = 10
@@ -29,175 +35,6 @@ const regions = { "eu-central": 6, "us-east": 4 } as const
 const run = randomBytes(4).toString("hex")
 const database = `dag_it_${run}`
 const pohNodeName = `poh-it-${run}`
-
-/** A child process of the test, with what it has printed. */
-interface Node {
-  readonly name: string
-  readonly child: ChildProcess
-  readonly output: Array<string>
-  /** Resolves once the process has exited and its output is read: exit code, or the signal that ended it. */
-  readonly closed: Promise<Exit>
-  /** Its exit, once it has exited. */
-  exit: Exit | undefined
-}
-
-interface Exit {
-  readonly code: number | null
-  readonly signal: NodeJS.Signals | null
-}
-
-/** The children this file has started. */
-const nodes: Array<Node> = []
-
-/** Every child's output, for failure messages. */
-const outputs = () =>
-  nodes.map((node) =>
-    `\n--- ${node.name} (${node.exit === undefined ? "running" : JSON.stringify(node.exit)}) ---\n` +
-    node.output.join("\n")
-  ).join("")
-
-/** Adds the children's output to the message of `self`'s failure. */
-const withOutputs = <A, E, R>(self: Effect.Effect<A, E, R>) =>
-  Effect.tapCause(self, (cause) =>
-    Effect.sync(() => {
-      const error = Cause.squash(cause)
-      if (error instanceof Error) error.message += outputs()
-      else console.error(`${String(error)}${outputs()}`)
-    }))
-
-/** The environment of a child: ours without the settings the test sets or relies on the defaults of. */
-const childEnv = (env: Record<string, string>) => ({
-  ...Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !/^(OTEL_|OTLP_|DAG_REGIONS$|MONGODB_URI$|PRESENCE_)/.test(name))
-  ),
-  PRESENCE_FAILURE_RATIO: "0",
-  OTEL_EXPORTER_OTLP_ENDPOINT: inject("otlpEndpoint"),
-  ...env
-})
-
-/** SIGTERM, then waits for the exit up to `exitTimeoutMs`; SIGKILL after that. */
-const terminate = (node: Node) =>
-  Effect.promise(async () => {
-    if (node.exit !== undefined) return node.exit
-    node.child.kill("SIGTERM")
-    const killer = setTimeout(() => node.child.kill("SIGKILL"), exitTimeoutMs)
-    const exit = await node.closed
-    clearTimeout(killer)
-    return exit
-  })
-
-/** Runs `examples/<script>` with `node` (this Node.js) as a resource: release stops it if it is still running. */
-const spawnNode = (name: string, script: string, env: Record<string, string>) =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
-      const path = fileURLToPath(new URL(`../../examples/${script}`, import.meta.url))
-      const child = spawn(process.execPath, [path], {
-        cwd: fileURLToPath(new URL("../..", import.meta.url)),
-        env: childEnv(env),
-        stdio: ["ignore", "pipe", "pipe"]
-      })
-      const output: Array<string> = []
-      const keep = (chunk: Buffer) => output.push(...chunk.toString().split("\n").filter((line) => line.trim() !== ""))
-      child.stdout!.on("data", keep)
-      child.stderr!.on("data", keep)
-      child.on("error", (error) => output.push(String(error)))
-      const node: Node = {
-        name,
-        child,
-        output,
-        exit: undefined,
-        closed: new Promise((resolve) =>
-          child.once("close", (code, signal) => {
-            node.exit = { code, signal }
-            resolve(node.exit)
-          })
-        )
-      }
-      nodes.push(node)
-      return node
-    }),
-    terminate
-  )
-
-/** `count` distinct free ports of 127.0.0.1, all held at once so that none is handed out twice. */
-const freePorts = (count: number) =>
-  Effect.promise(async () => {
-    const probes = Array.from({ length: count }, () => createServer())
-    await Promise.all(probes.map((probe) =>
-      new Promise<void>((resolve, reject) => {
-        probe.once("error", reject)
-        probe.listen(0, "127.0.0.1", resolve)
-      })
-    ))
-    const ports = probes.map((probe) => (probe.address() as AddressInfo).port)
-    await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))))
-    return ports
-  })
-
-/** Retries `check` every 200 ms while both children run, for `readyTimeoutMs`; dies at once if one exits. */
-const whileRunning = <A>(what: string, check: Effect.Effect<A, unknown>) => {
-  let last: unknown
-  return Effect.suspend(() => {
-    const exited = nodes.find((node) => node.exit !== undefined)
-    return exited === undefined ? check : Effect.die(new Error(`${exited.name} exited before ${what}`))
-  }).pipe(
-    Effect.tapError((error) => Effect.sync(() => (last = error))),
-    Effect.retry({ schedule: Schedule.spaced("200 millis") }),
-    Effect.timeout(readyTimeoutMs),
-    Effect.mapError(() => new Error(`not ${what} within ${readyTimeoutMs} ms: ${String(last)}`))
-  )
-}
-
-/** A line `node` printed that matches `pattern`, once it has. */
-const logged = (node: Node, pattern: RegExp) =>
-  Effect.suspend(() => {
-    const match = node.output.map((line) => pattern.exec(line)).find((found) => found !== null)
-    return match === undefined ? Effect.fail(`${node.name} printed no ${pattern}`) : Effect.succeed(match)
-  })
-
-/** An HTTP exchange of at most 10 s: status, content type and the JSON body. */
-const http = (url: string, init: RequestInit = {}) =>
-  Effect.tryPromise(async (interrupted) => {
-    const response = await fetch(url, { ...init, signal: AbortSignal.any([interrupted, AbortSignal.timeout(10_000)]) })
-    return {
-      status: response.status,
-      contentType: response.headers.get("content-type") ?? "",
-      body: await response.json() as unknown
-    }
-  })
-
-/** A W3C `traceparent` of a new random trace, sampled. */
-const newTraceparent = () => {
-  const traceId = randomBytes(16).toString("hex")
-  const spanId = randomBytes(8).toString("hex")
-  return { traceId, spanId, header: `00-${traceId}-${spanId}-01` }
-}
-
-/** `uri` naming `name` as its database. */
-const withDatabase = (uri: string, name: string) => {
-  const [, base, options] = /^(mongodb(?:\+srv)?:\/\/[^/?]*)(?:\/[^?]*)?(\?.*)?$/.exec(uri) ?? []
-  assert.isDefined(base, `a MongoDB URI: ${uri}`)
-  return `${base}/${name}${options ?? ""}`
-}
-
-/** Host and port of the (first) server of `uri`. */
-const mongoServer = (uri: string) => {
-  const [, address, port] = /^mongodb:\/\/(?:[^@/]*@)?\[?([^\]:/,?]+)\]?(?::(\d+))?/.exec(uri) ?? []
-  return { address, port: Number(port ?? 27017) }
-}
-
-/** Drops the test's database when the scope closes. */
-const dropDatabaseAtEnd = (uri: string) =>
-  Effect.addFinalizer(() =>
-    Effect.promise(async () => {
-      const client = new MongoClient(uri, { serverSelectionTimeoutMS: 2_000 })
-      try {
-        await client.db().dropDatabase()
-      } finally {
-        await client.close()
-      }
-    }).pipe(Effect.ignore)
-  )
 
 const iso8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$/
 
@@ -253,12 +90,13 @@ describe("the example network across processes", () => {
           OTEL_SERVICE_NAME: services.dag,
           MONGODB_URI: mongodbUri
         })
-        const [, address] = yield* whileRunning("the PoH node logged its address", logged(poh, /gRPC on (\S+);/))
-        assert.strictEqual(address, `127.0.0.1:${grpcPort}`)
-        const ping = yield* whileRunning(
-          "the sending DAG answered GET /ping",
-          Effect.filterOrFail(http(`${dagUrl}/ping`), (answer) => answer.status === 200)
+        const [, address] = yield* whileRunning(
+          "the PoH node logged its address",
+          logged(poh, /gRPC on (\S+);/),
+          [poh, dag]
         )
+        assert.strictEqual(address, `127.0.0.1:${grpcPort}`)
+        const ping = yield* pinging(dagUrl, [poh, dag])
         assert.deepStrictEqual(ping.body, { ok: true })
         const prometheus = yield* prometheusScraping([dagTarget, pohTarget])
 
