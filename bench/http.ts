@@ -1,0 +1,200 @@
+/**
+ * HTTP, minimal path (issue 7, item 2 a–c): `POST /tx` with a small JSON body against the sending DAG's routes
+ * (in-memory store, in-process PoH) served by Effect's HTTP server in three set-ups (see bench/http/server.ts):
+ *
+ * - (a) `bare`: `HttpRouter.serve`, no tracer;
+ * - (b) `ours`: `Http.serve` + this library's tracing, every request sampled;
+ * - (c) `sdk-node`: `@opentelemetry/sdk-node` + `instrumentation-http` (loader hook registered) for the server span,
+ *   `@effect/opentelemetry` for the workflow spans, prom-client in a hand-written middleware.
+ *
+ * Both traced set-ups record the same 5 spans per request (server span + 4 workflow spans) through the same
+ * `BatchSpanProcessor` to an exporter that counts and discards them (no collector, no serialization). Each server
+ * runs as its own child process pinned to core 0, autocannon (20 connections) pinned to core 1; each round starts
+ * every server afresh (next contender first), warms it up, then measures. After each measurement the server reports
+ * what it recorded, and the run fails unless every answered request left its spans and metrics.
+ *
+ * Run: `npm run bench:http` (ROUNDS, DURATION and WARMUP in seconds, CONNECTIONS override the defaults).
+ */
+import { type ChildProcess, spawn } from "node:child_process"
+import { once } from "node:events"
+import { createInterface } from "node:readline"
+import { fileURLToPath } from "node:url"
+import { machine, median, ratio } from "./support.ts"
+
+const rounds = Number(process.env["ROUNDS"] ?? 5)
+const duration = Number(process.env["DURATION"] ?? 10)
+const warmup = Number(process.env["WARMUP"] ?? 3)
+const connections = Number(process.env["CONNECTIONS"] ?? 20)
+const body = JSON.stringify({ from: "alice", to: "bob", amount: 5, region: "eu-central" })
+
+const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
+const serverScript = here("./http/server.ts")
+const autocannonBin = here("../node_modules/autocannon/autocannon.js")
+
+interface Contender {
+  readonly key: "bare" | "ours" | "sdk-node"
+  readonly name: string
+  readonly nodeArgs: ReadonlyArray<string>
+  /** Spans each request must leave. */
+  readonly spansPerRequest: number
+  readonly results: Array<number>
+}
+
+const contenders: ReadonlyArray<Contender> = [
+  { key: "bare", name: "(a) Effect bare", nodeArgs: [], spansPerRequest: 0, results: [] },
+  { key: "ours", name: "(b) Effect + this library", nodeArgs: [], spansPerRequest: 5, results: [] },
+  {
+    key: "sdk-node",
+    name: "(c) Effect + sdk-node/instrumentation-http + @effect/opentelemetry + prom-client",
+    nodeArgs: ["--import", here("./http/sdk-node.ts")],
+    spansPerRequest: 5,
+    results: []
+  }
+]
+
+interface Report {
+  readonly committed: number
+  readonly httpObserved: number
+  readonly spans: number
+  readonly serverSpans: number
+  readonly effectSpans: number
+  readonly byName: Record<string, { readonly count: number; readonly withParent: number; readonly kind: number }>
+}
+
+/** Starts a contender's server on core 0; resolves once it prints its port. */
+const start = async (contender: Contender) => {
+  const child = spawn(
+    "taskset",
+    ["-c", "0", process.execPath, ...contender.nodeArgs, serverScript, contender.key],
+    { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none" } }
+  )
+  const lines = createInterface({ input: child.stdout! })
+  const json: Array<(value: unknown) => void> = []
+  lines.on("line", (line) => {
+    if (line.startsWith("{")) json.shift()?.(JSON.parse(line))
+  })
+  const next = <A>() => new Promise<A>((resolve) => json.push(resolve as (value: unknown) => void))
+  const exited = once(child, "exit")
+  const { port } = await Promise.race([
+    next<{ port: number }>(),
+    exited.then(() => Promise.reject(new Error(`${contender.key} server exited before listening`)))
+  ])
+  return {
+    port,
+    report: () => {
+      const reported = next<Report>()
+      child.stdin!.write("report\n")
+      return reported
+    },
+    stop: async () => {
+      child.stdin!.end()
+      await exited
+    }
+  }
+}
+
+interface Load {
+  readonly requests: { readonly average: number }
+  readonly non2xx: number
+  readonly errors: number
+  readonly timeouts: number
+  /** 2xx responses: what the server must have recorded. */
+  readonly "2xx": number
+}
+
+/** Runs autocannon on core 1 against `port` for `seconds`. */
+const load = async (port: number, seconds: number): Promise<Load> => {
+  const child: ChildProcess = spawn("taskset", [
+    "-c",
+    "1",
+    process.execPath,
+    autocannonBin,
+    "-c",
+    String(connections),
+    "-d",
+    String(seconds),
+    "-m",
+    "POST",
+    "-H",
+    "content-type=application/json",
+    "-b",
+    body,
+    "-j",
+    `http://127.0.0.1:${port}/tx`
+  ], { stdio: ["ignore", "pipe", "inherit"] })
+  let out = ""
+  child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()))
+  const [code] = await once(child, "exit")
+  if (code !== 0) throw new Error(`autocannon exited ${code}`)
+  return JSON.parse(out) as Load
+}
+
+const verify = (contender: Contender, report: Report, answered: number) => {
+  // Requests in flight when autocannon stops may be served after it counted: at most one per connection per run.
+  const slack = 2 * connections
+  const within = (value: number, expected: number) => value >= expected && value <= expected + slack * Math.max(1, contender.spansPerRequest)
+  const problems: Array<string> = []
+  if (!within(report.committed, answered)) problems.push(`${report.committed} transactions committed`)
+  if (contender.key !== "bare" && !within(report.httpObserved, answered)) {
+    problems.push(`${report.httpObserved} latencies observed`)
+  }
+  if (!within(report.spans, answered * contender.spansPerRequest)) problems.push(`${report.spans} spans`)
+  if (contender.spansPerRequest > 0) {
+    if (!within(report.serverSpans, answered)) problems.push(`${report.serverSpans} server spans`)
+    for (const [name, entry] of Object.entries(report.byName)) {
+      if (entry.kind !== 1 && entry.withParent !== entry.count) problems.push(`${name} without parent`)
+    }
+  }
+  if (report.effectSpans !== 0) problems.push(`${report.effectSpans} Effect spans started with the tracer off`)
+  if (problems.length > 0) {
+    throw new Error(`${contender.name}: ${answered} requests answered 2xx but ${problems.join(", ")}`)
+  }
+}
+
+const lastReports = new Map<string, Report>()
+for (let round = 0; round < rounds; round++) {
+  for (let i = 0; i < contenders.length; i++) {
+    const contender = contenders[(round + i) % contenders.length]!
+    const server = await start(contender)
+    try {
+      const warm = await load(server.port, warmup)
+      const measured = await load(server.port, duration)
+      if (measured.non2xx + measured.errors + measured.timeouts > 0 || warm.non2xx + warm.errors > 0) {
+        throw new Error(`${contender.name}: ${measured.non2xx} non-2xx, ${measured.errors} errors`)
+      }
+      const report = await server.report()
+      verify(contender, report, warm["2xx"] + measured["2xx"])
+      lastReports.set(contender.key, report)
+      contender.results.push(measured.requests.average)
+      console.error(`round ${round + 1}: ${contender.key} ${measured.requests.average.toFixed(0)} req/s`)
+    } finally {
+      await server.stop()
+    }
+  }
+}
+
+const medians = Object.fromEntries(contenders.map((contender) => [contender.key, median(contender.results)]))
+const a = medians["bare"]!
+const b = medians["ours"]!
+const c = medians["sdk-node"]!
+console.log(machine())
+console.log(
+  `POST /tx, ${connections} connections, ${rounds} rounds × ${duration} s (after ${warmup} s warm-up), ` +
+    "server on core 0, autocannon on core 1, alternating; medians of req/s"
+)
+for (const contender of contenders) {
+  const report = lastReports.get(contender.key)!
+  const names = Object.entries(report.byName).map(([name, entry]) => `${name}×${entry.count}`).join(", ")
+  console.log(`verified ${contender.key}: ${report.committed} committed, ${report.httpObserved} latencies, ${report.spans} spans (${names || "none"})`)
+}
+console.log()
+console.log("| server | req/s (median) | rounds | vs (a) |")
+console.log("|---|---|---|---|")
+for (const contender of contenders) {
+  const rows = contender.results.map((value) => value.toFixed(0)).join(", ")
+  console.log(`| ${contender.name} | ${medians[contender.key]!.toFixed(0)} | ${rows} | ${ratio(medians[contender.key]!, a)} |`)
+}
+console.log()
+console.log(`(b)/(a) = ${ratio(b, a)} (goal ≥ 0.7×): ${b >= 0.7 * a ? "met" : "not met"}`)
+console.log(`(b)/(c) = ${ratio(b, c)} (goal ≥ 1.5×): ${b >= 1.5 * c ? "met" : "not met"}`)
+console.log(`per-request cost over (a): (b) ${(1e6 / b - 1e6 / a).toFixed(1)} µs, (c) ${(1e6 / c - 1e6 / a).toFixed(1)} µs`)

@@ -1,0 +1,83 @@
+/**
+ * What the benchmarks share: medians, a span-counting exporter, counter totals
+ * read back from a registry, and the machine line printed above each table.
+ */
+import { execFileSync } from "node:child_process"
+import { readFileSync } from "node:fs"
+import { availableParallelism } from "node:os"
+import { BatchSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace"
+import type { Metric } from "prom-client"
+
+/** The median of `values` (the upper one of an even count). */
+export const median = (values: ReadonlyArray<number>): number => {
+  const sorted = values.toSorted((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)]!
+}
+
+/** One line naming the machine: cores, CPU model, Node version, date. */
+export const machine = (): string => {
+  const cpu = /model name\s*:\s*(.+)/.exec(readFileSync("/proc/cpuinfo", "utf8"))?.[1] ?? "unknown CPU"
+  let nproc = String(availableParallelism())
+  try {
+    nproc = execFileSync("nproc", { encoding: "utf8" }).trim()
+  } catch {
+    // `nproc` is coreutils; availableParallelism() says the same on Linux
+  }
+  return `nproc ${nproc}, ${cpu}, node ${process.version}, ${new Date().toISOString()}`
+}
+
+/** What a {@link countingProcessor} saw: spans by name, and how many of them had a parent, of which kind. */
+export interface SpanTally {
+  total: number
+  readonly byName: Map<string, { count: number; withParent: number; kind: number; attributes: number }>
+}
+
+export const makeTally = (): SpanTally => ({ total: 0, byName: new Map() })
+
+/** Spans by name as `name×count (kind k, n with parent, a attributes)`, for the verification lines. */
+export const describeTally = (tally: SpanTally): string =>
+  [...tally.byName].map(([name, entry]) =>
+    `${name}×${entry.count} (kind ${entry.kind}, ${entry.withParent} with parent, ${entry.attributes} attributes)`
+  ).join(", ")
+
+const tallySpan = (tally: SpanTally, span: ReadableSpan) => {
+  tally.total += 1
+  let entry = tally.byName.get(span.name)
+  if (entry === undefined) {
+    entry = { count: 0, withParent: 0, kind: span.kind, attributes: Object.keys(span.attributes).length }
+    tally.byName.set(span.name, entry)
+  }
+  entry.count += 1
+  if (span.parentSpanContext !== undefined) entry.withParent += 1
+}
+
+/** A batch processor as the library configures it, over an exporter that tallies and discards each batch. */
+export const countingProcessor = (tally: SpanTally): BatchSpanProcessor =>
+  new BatchSpanProcessor({
+    exporter: {
+      export: (spans, done) => {
+        for (const span of spans) tallySpan(tally, span)
+        done({ code: 0 })
+      },
+      shutdown: () => Promise.resolve()
+    },
+    maxQueueSize: 65_536,
+    maxExportBatchSize: 512,
+    scheduledDelayMillis: 200
+  })
+
+/** The total of a counter, or the `_count` of a histogram, over all its label sets. */
+export const total = async (
+  registry: { getSingleMetric(name: string): Metric | undefined },
+  name: string
+): Promise<number> => {
+  const metric = registry.getSingleMetric(name)
+  if (metric === undefined) throw new Error(`no metric ${name}`)
+  const { values } = await metric.get()
+  return (values as ReadonlyArray<{ readonly metricName?: string; readonly value: number }>)
+    .filter((value) => value.metricName === undefined || value.metricName.endsWith("_count"))
+    .reduce((sum, value) => sum + value.value, 0)
+}
+
+/** `a / b` to two decimals with a `×`. */
+export const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`
