@@ -1,13 +1,16 @@
 /**
- * HTTP, minimal path (issue 7, item 2 a–c): `POST /tx` with a small JSON body against the sending DAG's routes
- * (in-memory store, in-process PoH) served by Effect's HTTP server in three set-ups (see bench/http/server.ts):
+ * HTTP, minimal path (issue 7, item 2): `POST /tx` with a small JSON body against the sending DAG's routes
+ * (in-memory store, in-process PoH) served by Effect's HTTP server in three set-ups (see bench/http/server.ts), and
+ * by the seed's own stack in Python:
  *
  * - (a) `bare`: `HttpRouter.serve`, no tracer;
  * - (b) `ours`: `Http.serve` + this library's tracing, every request sampled;
  * - (c) `sdk-node`: `@opentelemetry/sdk-node` + `instrumentation-http` (loader hook registered) for the server span,
- *   `@effect/opentelemetry` for the workflow spans, prom-client in a hand-written middleware.
+ *   `@effect/opentelemetry` for the workflow spans, prom-client in a hand-written middleware;
+ * - (d) `fastapi`: FastAPI + uvicorn + `opentelemetry-instrumentation-fastapi` + `prometheus_client`, the same work
+ *   (bench/python/server.py), in a virtualenv this script makes under `.bench/venv` (git-ignored) the first time.
  *
- * Both traced set-ups record the same 5 spans per request (server span + 4 workflow spans) through the same
+ * The traced set-ups record the same 5 spans per request (server span + 4 workflow spans) through the same
  * `BatchSpanProcessor` to an exporter that counts and discards them (no collector, no serialization). Each server
  * runs as its own child process pinned to core 0, autocannon (20 connections) pinned to core 1; each round starts
  * every server afresh (next contender first), warms it up, then measures. After each measurement the server reports
@@ -15,8 +18,9 @@
  *
  * Run: `npm run bench:http` (ROUNDS, DURATION and WARMUP in seconds, CONNECTIONS override the defaults).
  */
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import { once } from "node:events"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { machine, median, ratio } from "./support.ts"
@@ -31,22 +35,61 @@ const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const serverScript = here("./http/server.ts")
 const autocannonBin = here("../node_modules/autocannon/autocannon.js")
 
+const venv = here("../.bench/venv")
+const requirements = here("./python/requirements.txt")
+
+/** The virtualenv of contender (d), made or brought up to date with bench/python/requirements.txt. */
+const python = () => {
+  const stamp = `${venv}/requirements.txt`
+  const wanted = readFileSync(requirements, "utf8")
+  if (!existsSync(stamp) || readFileSync(stamp, "utf8") !== wanted) {
+    console.error(`setting up ${venv} for the FastAPI contender`)
+    const steps = [["python3", "-m", "venv", venv], [`${venv}/bin/pip`, "install", "-q", "-r", requirements]]
+    for (const [command, ...args] of steps) {
+      const result = spawnSync(command!, args, { stdio: "inherit" })
+      if (result.status !== 0) throw new Error(`${command} ${args.join(" ")} failed (Python 3.10+ with venv is needed)`)
+    }
+    writeFileSync(stamp, wanted)
+  }
+  return `${venv}/bin/python`
+}
+
 interface Contender {
-  readonly key: "bare" | "ours" | "sdk-node"
+  readonly key: "bare" | "ours" | "sdk-node" | "fastapi"
   readonly name: string
-  readonly nodeArgs: ReadonlyArray<string>
+  /** The server's command line after `taskset -c 0`. */
+  readonly command: () => ReadonlyArray<string>
   /** Spans each request must leave. */
   readonly spansPerRequest: number
   readonly results: Array<number>
 }
 
 const contenders: ReadonlyArray<Contender> = [
-  { key: "bare", name: "(a) Effect bare", nodeArgs: [], spansPerRequest: 0, results: [] },
-  { key: "ours", name: "(b) Effect + this library", nodeArgs: [], spansPerRequest: 5, results: [] },
+  {
+    key: "bare",
+    name: "(a) Effect bare",
+    command: () => [process.execPath, serverScript, "bare"],
+    spansPerRequest: 0,
+    results: []
+  },
+  {
+    key: "ours",
+    name: "(b) Effect + this library",
+    command: () => [process.execPath, serverScript, "ours"],
+    spansPerRequest: 5,
+    results: []
+  },
   {
     key: "sdk-node",
     name: "(c) Effect + sdk-node/instrumentation-http + @effect/opentelemetry + prom-client",
-    nodeArgs: ["--import", here("./http/sdk-node.ts")],
+    command: () => [process.execPath, "--import", here("./http/sdk-node.ts"), serverScript, "sdk-node"],
+    spansPerRequest: 5,
+    results: []
+  },
+  {
+    key: "fastapi",
+    name: "(d) Python FastAPI + opentelemetry-instrumentation-fastapi + prometheus_client",
+    command: () => [python(), here("./python/server.py")],
     spansPerRequest: 5,
     results: []
   }
@@ -65,8 +108,11 @@ interface Report {
 const start = async (contender: Contender) => {
   const child = spawn(
     "taskset",
-    ["-c", "0", process.execPath, ...contender.nodeArgs, serverScript, contender.key],
-    { stdio: ["pipe", "pipe", "inherit"], env: { ...process.env, OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none" } }
+    ["-c", "0", ...contender.command()],
+    {
+      stdio: ["pipe", "pipe", "inherit"],
+      env: { ...process.env, OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none" }
+    }
   )
   const lines = createInterface({ input: child.stdout! })
   const json: Array<(value: unknown) => void> = []
@@ -132,7 +178,8 @@ const load = async (port: number, seconds: number): Promise<Load> => {
 const verify = (contender: Contender, report: Report, answered: number) => {
   // Requests in flight when autocannon stops may be served after it counted: at most one per connection per run.
   const slack = 2 * connections
-  const within = (value: number, expected: number) => value >= expected && value <= expected + slack * Math.max(1, contender.spansPerRequest)
+  const within = (value: number, expected: number) =>
+    value >= expected && value <= expected + slack * Math.max(1, contender.spansPerRequest)
   const problems: Array<string> = []
   if (!within(report.committed, answered)) problems.push(`${report.committed} transactions committed`)
   if (contender.key !== "bare" && !within(report.httpObserved, answered)) {
@@ -177,6 +224,7 @@ const medians = Object.fromEntries(contenders.map((contender) => [contender.key,
 const a = medians["bare"]!
 const b = medians["ours"]!
 const c = medians["sdk-node"]!
+const d = medians["fastapi"]!
 console.log(machine())
 console.log(
   `POST /tx, ${connections} connections, ${rounds} rounds × ${duration} s (after ${warmup} s warm-up), ` +
@@ -185,16 +233,22 @@ console.log(
 for (const contender of contenders) {
   const report = lastReports.get(contender.key)!
   const names = Object.entries(report.byName).map(([name, entry]) => `${name}×${entry.count}`).join(", ")
-  console.log(`verified ${contender.key}: ${report.committed} committed, ${report.httpObserved} latencies, ${report.spans} spans (${names || "none"})`)
+  console.log(
+    `verified ${contender.key}: ${report.committed} committed, ${report.httpObserved} latencies, ` +
+      `${report.spans} spans (${names || "none"})`
+  )
 }
 console.log()
 console.log("| server | req/s (median) | rounds | vs (a) |")
 console.log("|---|---|---|---|")
 for (const contender of contenders) {
   const rows = contender.results.map((value) => value.toFixed(0)).join(", ")
-  console.log(`| ${contender.name} | ${medians[contender.key]!.toFixed(0)} | ${rows} | ${ratio(medians[contender.key]!, a)} |`)
+  const value = medians[contender.key]!
+  console.log(`| ${contender.name} | ${value.toFixed(0)} | ${rows} | ${ratio(value, a)} |`)
 }
 console.log()
 console.log(`(b)/(a) = ${ratio(b, a)} (goal ≥ 0.7×): ${b >= 0.7 * a ? "met" : "not met"}`)
 console.log(`(b)/(c) = ${ratio(b, c)} (goal ≥ 1.5×): ${b >= 1.5 * c ? "met" : "not met"}`)
-console.log(`per-request cost over (a): (b) ${(1e6 / b - 1e6 / a).toFixed(1)} µs, (c) ${(1e6 / c - 1e6 / a).toFixed(1)} µs`)
+console.log(`(b)/(d) = ${ratio(b, d)} (goal ≥ 3×): ${b >= 3 * d ? "met" : "not met"}`)
+const over = (value: number) => `${(1e6 / value - 1e6 / a).toFixed(1)} µs`
+console.log(`per-request cost over (a): (b) ${over(b)}, (c) ${over(c)}, (d) ${over(d)}`)

@@ -39,7 +39,8 @@ const owner = ({ functionName, url }: Node["callFrame"]): string => {
   return project === null ? url : `project ${project[1]}/`
 }
 
-const short = (url: string) => url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/(src|bench|examples)\//, "$1/")
+const short = (url: string) =>
+  url.replace(/^.*node_modules\//, "").replace(/^file:\/\/.*?\/(src|bench|examples)\//, "$1/")
 
 const frames = new Map<string, number>()
 const packages = new Map<string, number>()

@@ -15,7 +15,9 @@ const renders = Number(process.env["RENDERS"] ?? 50)
 const goalMs = 25
 
 const fill = async (target: number) => {
-  const metrics = await Effect.runPromise(Metrics.Metrics.make({ regions: Config.defaultRegions, defaultMetrics: true }))
+  const metrics = await Effect.runPromise(
+    Metrics.Metrics.make({ regions: Config.defaultRegions, defaultMetrics: true })
+  )
   const { instruments } = metrics
   const perHistogram = Metrics.latencyBuckets.length + 3 // buckets, +Inf, _sum, _count
   for (let i = 0; i < Math.round(target / 2 / perHistogram); i++) {
@@ -25,7 +27,9 @@ const fill = async (target: number) => {
       exemplarLabels: { trace_id: "0af7651916cd43dd8448eb211c80319c", span_id: "b7ad6b7169203331" }
     } as Parameters<typeof instruments.grpcServerLatency.observe>[0])
   }
-  for (let i = 0; i < Math.round(target / 2); i++) instruments.presenceCalls.inc({ region: `r${i}`, outcome: "success" })
+  for (let i = 0; i < Math.round(target / 2); i++) {
+    instruments.presenceCalls.inc({ region: `r${i}`, outcome: "success" })
+  }
   return metrics
 }
 

@@ -35,6 +35,8 @@ const Workflows = Layer.mergeAll(
 
 const Server = NodeHttpServer.layer(() => SendingDagApi.createHttpServer(), { host: "127.0.0.1", port: 0 })
 
+const quiet = { disableLogger: true, disableListenLog: true }
+
 const withoutEffectHttpSpan = Layer.succeed(HttpMiddleware.TracerDisabledWhen)(() => true)
 
 /** Spans Effect was asked to start in the bare set-up: none, since its tracer is off. */
@@ -104,7 +106,7 @@ const reporting = (tally: SpanTally | undefined) =>
 const app = async () => {
   switch (kind) {
     case "bare":
-      return Layer.merge(HttpRouter.serve(SendingDagApi.Routes, { disableLogger: true, disableListenLog: true }), reporting(undefined)).pipe(
+      return Layer.merge(HttpRouter.serve(SendingDagApi.Routes, quiet), reporting(undefined)).pipe(
         Layer.provide(Layer.mergeAll(Server, Workflows)),
         Layer.provide(Layer.succeed(References.TracerEnabled)(false)),
         Layer.provide(Layer.succeed(Tracer.Tracer)(countingNativeTracer))
@@ -121,7 +123,7 @@ const app = async () => {
     case "sdk-node": {
       const sdk = await import("./sdk-node.ts")
       return Layer.merge(
-        HttpRouter.serve(Layer.merge(SendingDagApi.Routes, PromMiddleware), { disableLogger: true, disableListenLog: true }),
+        HttpRouter.serve(Layer.merge(SendingDagApi.Routes, PromMiddleware), quiet),
         reporting(sdk.tally)
       ).pipe(
         Layer.provide(Layer.mergeAll(Server, Workflows)),
