@@ -23,7 +23,7 @@
  */
 import { context, propagation, trace } from "@opentelemetry/api"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { Cause, Clock, Effect, Exit, Layer } from "effect"
+import { Cause, Clock, Effect, Exit, Layer, Predicate } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Metrics from "./Metrics.ts"
 
@@ -104,7 +104,7 @@ const handle = <E, R>(
     )
     if (Exit.isFailure(exit) && response.status >= 500) {
       const error = Cause.squash(exit.cause)
-      if (typeof error === "object" && error !== null && "_tag" in error) {
+      if (Predicate.hasProperty(error, "_tag")) {
         yield* Effect.annotateCurrentSpan("error.type", String(error._tag))
       }
       return yield* exit
