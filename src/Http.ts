@@ -134,7 +134,8 @@ const observe = <E, R>(
       }
     })
     return yield* handle(metrics, draining, request, started, httpApp).pipe(
-      Effect.withParentSpan(span),
+      // The span's stack frame would point into this module; capturing it costs an Error per request.
+      Effect.withParentSpan(span, { captureStackTrace: false }),
       Effect.onExit((exit) =>
         Effect.map(Clock.currentTimeNanos, (ended) => span.end(ended, spanExit(request, exit)))
       )

@@ -20,6 +20,7 @@
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import * as OtelResource from "@effect/opentelemetry/Resource"
 import { type Attributes, context, createNoopMeter, type MeterProvider, propagation, trace } from "@opentelemetry/api"
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
 import { ExportResultCode } from "@opentelemetry/core"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc"
 import { resourceFromAttributes } from "@opentelemetry/resources"
@@ -36,7 +37,7 @@ import {
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
 import { Duration, Effect, Layer, Tracer } from "effect"
 import * as Config from "./Config.ts"
-import { cachingContext } from "./internal/contextCache.ts"
+import { enteringOncePerRun } from "./internal/fiberContext.ts"
 import { Metrics } from "./Metrics.ts"
 
 /** Builds the sampler a {@link Config.SamplerSetting} names. */
@@ -70,42 +71,46 @@ export interface ProviderOptions {
 
 /**
  * Installs a globally registered `NodeTracerProvider` over `processor` as
- * Effect's tracer. Release flushes and shuts the provider down within
+ * Effect's tracer. Each run of a fiber makes its current span the active
+ * OpenTelemetry span once, through the provider's AsyncLocalStorage context
+ * manager, rather than once per Effect step. Release flushes and shuts the provider down within
  * `shutdownTimeout`, swallowing export failures, then unregisters the globals.
  */
 export const layerProvider = (processor: SpanProcessor, options: ProviderOptions): Layer.Layer<never> =>
-  Layer.effect(Tracer.Tracer, Effect.map(OtelTracer.make, cachingContext)).pipe(
-    Layer.provide(OtelTracer.layerTracer),
-    Layer.provide(Layer.effect(
-      OtelTracer.OtelTracerProvider,
-      Effect.acquireRelease(
-        Effect.sync(() => {
-          const provider = new NodeTracerProvider({
-            resource: resourceFromAttributes(
-              OtelResource.configToAttributes({
-                serviceName: options.serviceName,
-                ...(options.attributes === undefined ? {} : { attributes: options.attributes })
-              })
-            ),
-            sampler: options.sampler,
-            spanProcessors: [processor]
-          })
-          provider.register()
-          return provider
-        }),
-        (provider) =>
-          Effect.tryPromise(() => provider.forceFlush().finally(() => provider.shutdown())).pipe(
-            Effect.ignore,
-            Effect.timeoutOption(options.shutdownTimeout),
-            Effect.ensuring(Effect.sync(() => {
-              trace.disable()
-              context.disable()
-              propagation.disable()
-            }))
-          )
+  Layer.unwrap(Effect.sync(() => {
+    const contextManager = new AsyncLocalStorageContextManager()
+    const registered = Effect.acquireRelease(
+      Effect.sync(() => {
+        const provider = new NodeTracerProvider({
+          resource: resourceFromAttributes(
+            OtelResource.configToAttributes({
+              serviceName: options.serviceName,
+              ...(options.attributes === undefined ? {} : { attributes: options.attributes })
+            })
+          ),
+          sampler: options.sampler,
+          spanProcessors: [processor]
+        })
+        provider.register({ contextManager })
+        return provider
+      }),
+      (provider) =>
+        Effect.tryPromise(() => provider.forceFlush().finally(() => provider.shutdown())).pipe(
+          Effect.ignore,
+          Effect.timeoutOption(options.shutdownTimeout),
+          Effect.ensuring(Effect.sync(() => {
+            trace.disable()
+            context.disable()
+            propagation.disable()
+          }))
+        )
+    )
+    return Layer.effect(Tracer.Tracer, Effect.map(OtelTracer.make, (tracer) => enteringOncePerRun(tracer, contextManager)))
+      .pipe(
+        Layer.provide(OtelTracer.layerTracer),
+        Layer.provide(Layer.effect(OtelTracer.OtelTracerProvider, registered))
       )
-    ))
-  )
+  }))
 
 /**
  * Wraps an exporter so each batch's outcome is counted, and never rejects:

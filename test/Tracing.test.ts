@@ -1,10 +1,12 @@
 import { assert, describe, it } from "@effect/vitest"
 import { context, propagation, trace } from "@opentelemetry/api"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
-import { ConfigProvider, Effect, Fiber, Layer } from "effect"
+import { ConfigProvider, Context, Effect, Fiber, Layer, Tracer } from "effect"
 import { Metrics, ObservabilityTest, Testing, Tracing } from "../src/index.ts"
 
 const closedPort = "http://127.0.0.1:9"
+
+const activeId = () => trace.getActiveSpan()?.spanContext().spanId
 
 describe("Tracing", () => {
   it.effect("OpenTelemetry code outside Effect sees Effect's current span and propagates it as W3C traceparent", () =>
@@ -23,17 +25,17 @@ describe("Tracing", () => {
 
   it.live("the active OpenTelemetry span follows Effect's current span across children, async steps and fibers", () =>
     Effect.gen(function*() {
-      const activeId = Effect.sync(() => trace.getActiveSpan()?.spanContext().spanId)
+      const active = Effect.sync(activeId)
       const seen = yield* Effect.gen(function*() {
         const outer = (yield* Effect.currentSpan).spanId
-        const before = yield* activeId
+        const before = yield* active
         const inner = yield* Effect.gen(function*() {
           const span = (yield* Effect.currentSpan).spanId
           yield* Effect.sleep("5 millis")
-          return { span, afterSleep: yield* activeId }
+          return { span, afterSleep: yield* active }
         }).pipe(Effect.withSpan("inner"))
-        const after = yield* activeId
-        const forked = yield* Effect.forkChild(Effect.andThen(Effect.sleep("1 millis"), activeId))
+        const after = yield* active
+        const forked = yield* Effect.forkChild(Effect.andThen(Effect.sleep("1 millis"), active))
         return { outer, before, inner, after, forked: yield* Fiber.join(forked) }
       }).pipe(Effect.withSpan("outer"))
       assert.strictEqual(seen.before, seen.outer)
@@ -41,8 +43,66 @@ describe("Tracing", () => {
       assert.notStrictEqual(seen.inner.span, seen.outer)
       assert.strictEqual(seen.after, seen.outer)
       assert.strictEqual(seen.forked, seen.outer)
-      assert.isUndefined(yield* activeId)
+      assert.isUndefined(yield* active)
     }).pipe(Effect.provide(ObservabilityTest)))
+
+  describe("the active span is entered once per run of a fiber", () => {
+    const outsideSpan = trace.wrapSpanContext({
+      traceId: "0af7651916cd43dd8448eb211c80319c",
+      spanId: "b7ad6b7169203331",
+      traceFlags: 1
+    })
+    const spanAndActive = Effect.map(Effect.currentSpan, (span) => ({ span: span.spanId, active: activeId() }))
+
+    it.live("code that runs a fiber sees its own active span again once the fiber suspends or ends", () =>
+      Effect.gen(function*() {
+        const services = yield* Effect.context<never>()
+        const seen = context.with(trace.setSpan(context.active(), outsideSpan), () => {
+          const sync = Effect.runSyncWith(services)(spanAndActive.pipe(Effect.withSpan("sync")))
+          const afterSync = activeId()
+          const forked = Effect.runForkWith(services)(
+            Effect.andThen(Effect.sleep("2 millis"), spanAndActive).pipe(Effect.withSpan("async"))
+          )
+          return { sync, afterSync, forked, afterFork: activeId() }
+        })
+        assert.strictEqual(seen.sync.active, seen.sync.span)
+        assert.strictEqual(seen.afterSync, outsideSpan.spanContext().spanId)
+        assert.strictEqual(seen.afterFork, outsideSpan.spanContext().spanId)
+        const resumed = yield* Fiber.join(seen.forked)
+        assert.strictEqual(resumed.active, resumed.span)
+        assert.isUndefined(activeId())
+      }).pipe(Effect.provide(ObservabilityTest)))
+
+    it.effect("a fiber run to its end inside a step sees its own span, and the step sees its span again after", () =>
+      Effect.gen(function*() {
+        const services = yield* Effect.context<never>()
+        const outer = (yield* Effect.currentSpan).spanId
+        const seen = yield* Effect.sync(() => {
+          const nested = Effect.runSyncWith(services)(spanAndActive.pipe(Effect.withSpan("nested")))
+          return { nested, after: activeId() }
+        })
+        assert.strictEqual(seen.nested.active, seen.nested.span)
+        assert.notStrictEqual(seen.nested.span, outer)
+        assert.strictEqual(seen.after, outer)
+      }).pipe(Effect.withSpan("outer"), Effect.provide(ObservabilityTest)))
+
+    it.effect("a region under another tracer sees no span of ours; the span is active again after it", () =>
+      Effect.gen(function*() {
+        const outer = (yield* Effect.currentSpan).spanId
+        const underNative = yield* Effect.sync(activeId).pipe(Effect.withTracer(Tracer.nativeTracer))
+        assert.isUndefined(underNative)
+        assert.strictEqual(yield* Effect.sync(activeId), outer)
+      }).pipe(Effect.withSpan("outer"), Effect.provide(ObservabilityTest)))
+
+    it.effect("inside a span that disables propagation, OpenTelemetry sees the nearest propagated span", () =>
+      Effect.gen(function*() {
+        const outer = (yield* Effect.currentSpan).spanId
+        const inside = yield* Effect.sync(activeId).pipe(
+          Effect.withSpan("hidden", { annotations: Context.make(Tracer.DisablePropagation, true) })
+        )
+        assert.strictEqual(inside, outer)
+      }).pipe(Effect.withSpan("outer"), Effect.provide(ObservabilityTest)))
+  })
 
   it.effect("the globals are unregistered when the layer is released", () =>
     Effect.gen(function*() {

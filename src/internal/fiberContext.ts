@@ -1,0 +1,126 @@
+/**
+ * @internal
+ *
+ * Makes Effect's current span OpenTelemetry's active span once per run of a
+ * fiber, not once per step.
+ *
+ * Effect hands every step of a fiber to its tracer's `context` hook, and
+ * `@effect/opentelemetry` answers with `context.with(<span's context>)`: two
+ * fresh context maps and an AsyncLocalStorage frame entered and left per step,
+ * the largest single cost of tracing an Effect program. Here the span's context
+ * is built and entered (`ContextManager.attach`) when a run of the fiber first
+ * needs it or its span changes; the context that was active
+ * before is restored when the run ends: the step that suspends or completes the
+ * fiber, or hands it to another tracer. Synchronous OpenTelemetry code in a
+ * step and asynchronous work a step starts (driver calls, gRPC calls, timers)
+ * see the same span as before; code after the run sees what it saw before it.
+ */
+import { type Context as OtelContext, createContextKey, type Span as OtelSpan } from "@opentelemetry/api"
+import type { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
+import { Context, type Fiber, Tracer } from "effect"
+
+/** What an Effect primitive returns when its fiber suspends or completes (`effect/internal/core`). */
+const Yield = Symbol.for("effect/Effect/Yield")
+
+/** The key `@effect/opentelemetry` marks the span it made active with (`createContextKey` is keyed by name). */
+const effectSpanKey = createContextKey("@effect/opentelemetry/OtelTracer/EffectSpan")
+
+/** The key `trace.setSpan` stores the active span under in `@opentelemetry/api`. */
+const spanKey = createContextKey("OpenTelemetry Context Key SPAN")
+
+type Manager = Pick<AsyncLocalStorageContextManager, "active" | "attach">
+
+/** A run of a fiber that entered a span's context. Runs nest: a step may run another fiber to its end. */
+interface Run {
+  readonly fiber: Fiber.Fiber<unknown, unknown>
+  /** Restores the context that was active when the run began. */
+  readonly restore: () => void
+  /** The context active when the run began, which span contexts are built on. */
+  readonly base: OtelContext
+  /** The Effect span whose context is entered. */
+  span: Tracer.AnySpan
+  readonly outer: Run | undefined
+}
+
+const otelSpanOf = (span: Tracer.AnySpan): OtelSpan | undefined => {
+  const candidate = (span as { readonly span?: OtelSpan }).span
+  return candidate !== undefined && typeof candidate.spanContext === "function" ? candidate : undefined
+}
+
+/** The span OpenTelemetry code should see: the nearest one not annotated with `DisablePropagation`. */
+const propagated = (span: Tracer.AnySpan | undefined): Tracer.AnySpan | undefined => {
+  while (span !== undefined && Context.get(span.annotations, Tracer.DisablePropagation)) {
+    span = span._tag === "Span" && span.parent._tag === "Some" ? span.parent.value : undefined
+  }
+  return span
+}
+
+/**
+ * An OpenTelemetry context: one value on top of another context. The API's
+ * own contexts copy their whole map on each `setValue`; a context is built
+ * here each time a fiber's span is entered, so it only links to its base.
+ */
+class Linked implements OtelContext {
+  readonly #base: OtelContext
+  readonly #key: symbol
+  readonly #value: unknown
+  constructor(base: OtelContext, key: symbol, value: unknown) {
+    this.#base = base
+    this.#key = key
+    this.#value = value
+  }
+  getValue(key: symbol): unknown {
+    return key === this.#key ? this.#value : this.#base.getValue(key)
+  }
+  setValue(key: symbol, value: unknown): OtelContext {
+    return new Linked(this, key, value)
+  }
+  deleteValue(key: symbol): OtelContext {
+    return new Linked(this, key, undefined)
+  }
+}
+
+/** `base` with `otelSpan` active, marked as installed by Effect as `@effect/opentelemetry` does. */
+const contextOf = (otelSpan: OtelSpan, base: OtelContext): OtelContext =>
+  new Linked(new Linked(base, spanKey, otelSpan), effectSpanKey, otelSpan)
+
+/**
+ * Wraps `tracer` (an `@effect/opentelemetry` tracer) so each fiber run enters
+ * its span's context through `manager` once instead of once per step. Spans
+ * that are not OpenTelemetry spans (external parents) keep the tracer's own
+ * per-step hook.
+ */
+export const enteringOncePerRun = (tracer: Tracer.Tracer, manager: Manager): Tracer.Tracer => {
+  const perStep = tracer.context
+  if (perStep === undefined) return tracer
+  let top: Run | undefined
+
+  const end = (run: Run) => {
+    top = run.outer
+    run.restore()
+  }
+
+  const hook = <X>(primitive: Tracer.EffectPrimitive<X>, fiber: Fiber.Fiber<unknown, unknown>): X => {
+    const span = fiber.cache.span
+    let run = top !== undefined && top.fiber === fiber ? top : undefined
+    if (span !== run?.span) {
+      const target = propagated(span)
+      const otelSpan = target === undefined ? undefined : otelSpanOf(target)
+      if (run !== undefined && otelSpan === undefined) end(run)
+      if (target === undefined) return primitive["~effect/Effect/evaluate"](fiber)
+      if (otelSpan === undefined) return perStep(primitive, fiber)
+      if (run === undefined) {
+        const base = manager.active()
+        const token = manager.attach(contextOf(otelSpan, base))
+        run = top = { fiber, restore: () => token.dispose(), base, span: span!, outer: top }
+      } else {
+        manager.attach(contextOf(otelSpan, run.base))
+        run.span = span!
+      }
+    }
+    const next = primitive["~effect/Effect/evaluate"](fiber)
+    if (run !== undefined && ((next as unknown) === Yield || fiber.cache.tracerContext !== hook)) end(run)
+    return next
+  }
+  return Tracer.make({ span: (options) => tracer.span(options), context: hook })
+}
