@@ -18,22 +18,19 @@
  *
  * Run: `npm run bench:http` (ROUNDS, DURATION and WARMUP in seconds, CONNECTIONS override the defaults).
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process"
-import { once } from "node:events"
+import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
-import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
+import { all2xx, childEnv, saturate, startChild, transaction } from "./load.ts"
 import { machine, median, ratio } from "./support.ts"
 
 const rounds = Number(process.env["ROUNDS"] ?? 5)
 const duration = Number(process.env["DURATION"] ?? 10)
 const warmup = Number(process.env["WARMUP"] ?? 3)
 const connections = Number(process.env["CONNECTIONS"] ?? 20)
-const body = JSON.stringify({ from: "alice", to: "bob", amount: 5, region: "eu-central" })
 
 const here = (path: string) => fileURLToPath(new URL(path, import.meta.url))
 const serverScript = here("./http/server.ts")
-const autocannonBin = here("../node_modules/autocannon/autocannon.js")
 
 const venv = here("../.bench/venv")
 const requirements = here("./python/requirements.txt")
@@ -105,75 +102,13 @@ interface Report {
 }
 
 /** Starts a contender's server on core 0; resolves once it prints its port. */
-const start = async (contender: Contender) => {
-  const child = spawn(
-    "taskset",
-    ["-c", "0", ...contender.command()],
-    {
-      stdio: ["pipe", "pipe", "inherit"],
-      env: { ...process.env, OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none" }
-    }
+const start = (contender: Contender) =>
+  startChild<{ port: number }, Report>(
+    `${contender.key} server`,
+    "0",
+    contender.command(),
+    childEnv({ OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none" })
   )
-  const lines = createInterface({ input: child.stdout! })
-  const json: Array<(value: unknown) => void> = []
-  lines.on("line", (line) => {
-    if (line.startsWith("{")) json.shift()?.(JSON.parse(line))
-  })
-  const next = <A>() => new Promise<A>((resolve) => json.push(resolve as (value: unknown) => void))
-  const exited = once(child, "exit")
-  const { port } = await Promise.race([
-    next<{ port: number }>(),
-    exited.then(() => Promise.reject(new Error(`${contender.key} server exited before listening`)))
-  ])
-  return {
-    port,
-    report: () => {
-      const reported = next<Report>()
-      child.stdin!.write("report\n")
-      return reported
-    },
-    stop: async () => {
-      child.stdin!.end()
-      await exited
-    }
-  }
-}
-
-interface Load {
-  readonly requests: { readonly average: number }
-  readonly non2xx: number
-  readonly errors: number
-  readonly timeouts: number
-  /** 2xx responses: what the server must have recorded. */
-  readonly "2xx": number
-}
-
-/** Runs autocannon on core 1 against `port` for `seconds`. */
-const load = async (port: number, seconds: number): Promise<Load> => {
-  const child: ChildProcess = spawn("taskset", [
-    "-c",
-    "1",
-    process.execPath,
-    autocannonBin,
-    "-c",
-    String(connections),
-    "-d",
-    String(seconds),
-    "-m",
-    "POST",
-    "-H",
-    "content-type=application/json",
-    "-b",
-    body,
-    "-j",
-    `http://127.0.0.1:${port}/tx`
-  ], { stdio: ["ignore", "pipe", "inherit"] })
-  let out = ""
-  child.stdout!.on("data", (chunk: Buffer) => (out += chunk.toString()))
-  const [code] = await once(child, "exit")
-  if (code !== 0) throw new Error(`autocannon exited ${code}`)
-  return JSON.parse(out) as Load
-}
 
 const verify = (contender: Contender, report: Report, answered: number) => {
   // Requests in flight when autocannon stops may be served after it counted: at most one per connection per run.
@@ -204,13 +139,11 @@ for (let round = 0; round < rounds; round++) {
     const contender = contenders[(round + i) % contenders.length]!
     const server = await start(contender)
     try {
-      const warm = await load(server.port, warmup)
-      const measured = await load(server.port, duration)
-      if (measured.non2xx + measured.errors + measured.timeouts > 0 || warm.non2xx + warm.errors > 0) {
-        throw new Error(`${contender.name}: ${measured.non2xx} non-2xx, ${measured.errors} errors`)
-      }
+      const target = { url: `http://127.0.0.1:${server.ready.port}/tx`, body: transaction }
+      const warm = all2xx(contender.name, await saturate(target, warmup, connections))
+      const measured = await saturate(target, duration, connections)
       const report = await server.report()
-      verify(contender, report, warm["2xx"] + measured["2xx"])
+      verify(contender, report, warm + all2xx(contender.name, measured))
       lastReports.set(contender.key, report)
       contender.results.push(measured.requests.average)
       console.error(`round ${round + 1}: ${contender.key} ${measured.requests.average.toFixed(0)} req/s`)

@@ -1,10 +1,13 @@
 /**
  * What the benchmarks share: medians, a span-counting exporter, counter totals
- * read back from a registry, and the machine line printed above each table.
+ * read back from a registry, the machine line printed above each table, and
+ * autocannon run as a child process.
  */
-import { execFileSync } from "node:child_process"
+import { execFileSync, spawn } from "node:child_process"
+import { once } from "node:events"
 import { readFileSync } from "node:fs"
 import { availableParallelism } from "node:os"
+import { fileURLToPath } from "node:url"
 import { BatchSpanProcessor, type ReadableSpan } from "@opentelemetry/sdk-trace"
 import type { Metric } from "prom-client"
 
@@ -66,18 +69,48 @@ export const countingProcessor = (tally: SpanTally): BatchSpanProcessor =>
     scheduledDelayMillis: 200
   })
 
-/** The total of a counter, or the `_count` of a histogram, over all its label sets. */
+/** The total of a counter, or the `_count` of a histogram, over its label sets that carry all of `labels`. */
 export const total = async (
   registry: { getSingleMetric(name: string): Metric | undefined },
-  name: string
+  name: string,
+  labels: Readonly<Record<string, string>> = {}
 ): Promise<number> => {
   const metric = registry.getSingleMetric(name)
   if (metric === undefined) throw new Error(`no metric ${name}`)
   const { values } = await metric.get()
-  return (values as ReadonlyArray<{ readonly metricName?: string; readonly value: number }>)
+  return (values as ReadonlyArray<
+    { readonly metricName?: string; readonly value: number; readonly labels: Readonly<Record<string, unknown>> }
+  >)
     .filter((value) => value.metricName === undefined || value.metricName.endsWith("_count"))
+    .filter((value) => Object.entries(labels).every(([label, wanted]) => value.labels[label] === wanted))
     .reduce((sum, value) => sum + value.value, 0)
 }
 
 /** `a / b` to two decimals with a `×`. */
 export const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`
+
+/** What autocannon's JSON report (`-j`) says that the benchmarks read; latencies in milliseconds. */
+export interface Load {
+  readonly requests: { readonly average: number; readonly total: number }
+  readonly latency: { readonly p50: number; readonly p99: number; readonly max: number }
+  readonly throughput: { readonly total: number }
+  readonly non2xx: number
+  readonly errors: number
+  readonly timeouts: number
+  /** 2xx responses: what the server must have recorded. */
+  readonly "2xx": number
+}
+
+const autocannonBin = fileURLToPath(new URL("../node_modules/autocannon/autocannon.js", import.meta.url))
+
+/** Runs autocannon pinned to core 1 with `args` (its options, then the URL) and returns its report. */
+export const autocannon = async (args: ReadonlyArray<string>): Promise<Load> => {
+  const child = spawn("taskset", ["-c", "1", process.execPath, autocannonBin, "-j", ...args], {
+    stdio: ["ignore", "pipe", "inherit"]
+  })
+  let out = ""
+  child.stdout.on("data", (chunk: Buffer) => (out += chunk.toString()))
+  const [code] = await once(child, "exit")
+  if (code !== 0) throw new Error(`autocannon exited ${code}`)
+  return JSON.parse(out) as Load
+}

@@ -20,61 +20,36 @@ import { type Span, SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import { resourceFromAttributes } from "@opentelemetry/resources"
 import { AlwaysOnSampler, BasicTracerProvider } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, ManagedRuntime } from "effect"
-import { Config, Metrics, Poh, Presence, Storage, Tracing, Transaction } from "../src/index.ts"
+import { Config, Metrics } from "../src/index.ts"
 import {
-  countingProcessor,
-  describeTally,
-  machine,
-  makeTally,
-  median,
-  ratio,
-  type SpanTally,
-  total
-} from "./support.ts"
+  checkMetrics,
+  checkSpans,
+  commits,
+  counted,
+  presenceNodes,
+  registry,
+  spanNames,
+  tracing,
+  workflowsLayer
+} from "./commit.ts"
+import { countingProcessor, describeTally, machine, makeTally, median, ratio, type SpanTally } from "./support.ts"
 
 const rounds = Number(process.env["ROUNDS"] ?? 7)
 const ops = Number(process.env["OPS"] ?? 20_000)
-const spanNames = ["POST /tx", "Presence.onlineNodes", "Poh.request", "Poh.sequence", "Storage.persist"]
-const counted = [
-  "presence_calls_total",
-  "poh_requests_total",
-  "poh_ack_total",
-  "poh_approval_latency_seconds",
-  "storage_latency_seconds",
-  "tx_committed_total"
-]
-const presenceNodes = [{ id: "n1", region: "eu-central", address: "in-process" }]
 
 // --- this library -----------------------------------------------------------------------------------------------
 
 const oursTally = makeTally()
 const oursProcessor = countingProcessor(oursTally)
 
-const Workflows = Layer.mergeAll(
-  Poh.Poh.layerInProcess("bench"),
-  Storage.Storage.layerMemory,
-  Presence.Presence.layerStatic({ nodes: presenceNodes, failureRatio: 0 })
-).pipe(Layer.provideMerge(Metrics.Metrics.layerTest))
+const Workflows = workflowsLayer()
 
 // Built first: its provider registers the global AsyncLocalStorage context manager that `startActiveSpan` uses too.
-const traced = ManagedRuntime.make(Workflows.pipe(Layer.provideMerge(
-  Tracing.layerProvider(oursProcessor, {
-    serviceName: "bench",
-    sampler: new AlwaysOnSampler(),
-    shutdownTimeout: "5 seconds"
-  })
-)))
+const traced = ManagedRuntime.make(Workflows.pipe(Layer.provideMerge(tracing(oursProcessor))))
 const untraced = ManagedRuntime.make(Workflows)
 
-const tx = new Transaction.Transaction({ from: "alice", to: "bob", amount: 1, region: "eu-central" })
-const one = Transaction.commit(tx).pipe(Effect.withSpan("POST /tx", { kind: "server" }))
-
-const effectLoop = (runtime: typeof traced | typeof untraced, tracing: boolean) => (count: number) =>
-  runtime.runPromise(
-    Effect.gen(function*() {
-      for (let i = 0; i < count; i++) yield* one
-    }).pipe(Effect.withTracerEnabled(tracing))
-  )
+const effectLoop = (runtime: typeof traced | typeof untraced, traceOn: boolean) => (count: number) =>
+  runtime.runPromise(commits(count).pipe(Effect.withTracerEnabled(traceOn)))
 
 // --- plain TypeScript, by hand ----------------------------------------------------------------------------------
 
@@ -243,31 +218,15 @@ for (let round = 0; round < rounds; round++) {
 await oursProcessor.forceFlush()
 await raw.provider.forceFlush()
 const workflows = (rounds + 1) * ops
-const registryOf = Effect.gen(function*() {
-  return (yield* Metrics.Metrics).registry
-})
 const registries = {
-  "effect bare": await untraced.runPromise(registryOf),
-  "effect + ours": await traced.runPromise(registryOf),
+  "effect bare": await untraced.runPromise(registry),
+  "effect + ours": await traced.runPromise(registry),
   "plain TS": plain.registry,
   "plain TS + raw OTel": raw.registry
 }
-for (const [name, registry] of Object.entries(registries)) {
-  for (const metric of counted) {
-    const value = await total(registry, metric)
-    if (value !== workflows) throw new Error(`${name}: ${metric} counted ${value}, expected ${workflows}`)
-  }
-}
-for (const [name, tally] of [["effect + ours", oursTally], ["plain TS + raw OTel", rawTally]] as const) {
-  for (const span of spanNames) {
-    const entry = tally.byName.get(span)
-    const parents = span === "POST /tx" ? 0 : workflows
-    if (entry?.count !== workflows || entry.withParent !== parents) {
-      throw new Error(`${name}: span ${span} ${JSON.stringify(entry)}, expected ${workflows} with ${parents} parents`)
-    }
-  }
-  if (tally.total !== workflows * spanNames.length) throw new Error(`${name}: ${tally.total} spans in all`)
-}
+for (const [name, metrics] of Object.entries(registries)) await checkMetrics(name, metrics, workflows)
+checkSpans("effect + ours", oursTally, workflows)
+checkSpans("plain TS + raw OTel", rawTally, workflows)
 await Promise.all([traced.dispose(), untraced.dispose(), raw.provider.shutdown()])
 
 const medians = Object.fromEntries(contenders.map((contender) => [contender.name, median(contender.results)]))

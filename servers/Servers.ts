@@ -291,7 +291,8 @@ async function terminate(server: Server, repeatAfterMs?: number): Promise<void> 
   for (const timer of timers) clearTimeout(timer)
 }
 
-function freePort(): Promise<number> {
+/** A port of 127.0.0.1 that was free a moment ago: bound, then closed. */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer()
     probe.once("error", reject)

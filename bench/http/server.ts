@@ -1,34 +1,59 @@
 /**
- * One contender of `bench/http.ts`: the sending DAG's routes (examples/SendingDagApi.ts: `POST /tx` decodes the
- * body, asks Presence, stamps it with an in-process PoH, stores it in memory, 6 metric updates) on an Effect HTTP
- * server on a free loopback port, in one of three set-ups (argv[2]):
+ * One contender of `bench/http.ts`, `bench/real.ts` and `bench/collector.ts`: the sending DAG's routes
+ * (examples/SendingDagApi.ts: `POST /tx` decodes the body, asks Presence, gets a PoH stamp, stores the transaction,
+ * 6 metric updates) on an Effect HTTP server on a free loopback port, in one of four set-ups (argv[2]):
  *
  * - `bare`: `HttpRouter.serve`, Effect's tracer off;
- * - `ours`: `Http.serve` and this library's tracing (`Tracing.layerProvider`, every request sampled);
+ * - `ours`: `Http.serve` and this library's tracing (`Tracing.layerProvider`, every request sampled) to an exporter
+ *   that counts and discards;
  * - `sdk-node`: `HttpRouter.serve` with Effect's HTTP span off, `@opentelemetry/sdk-node` and its HTTP
  *   instrumentation for the server span (load with `--import bench/http/sdk-node.ts`), `@effect/opentelemetry`'s
- *   global tracer for the workflow spans, and a hand-written middleware observing the prom-client latency histogram.
+ *   global tracer for the workflow spans, and a hand-written middleware observing the prom-client latency histogram;
+ * - `otlp`: `Http.serve` and `ObservabilityLive` as examples/sending-dag.ts deploys it: tracing over OTLP gRPC to the
+ *   collector the environment names (`OTEL_EXPORTER_OTLP_ENDPOINT`, …), `/metrics` on `PROMETHEUS_BIND`.
  *
- * Prints `{"port":…}` once listening; answers each `report` line on stdin with what it recorded, as one JSON line.
+ * The PoH stamp comes from an in-process sequencer, or over gRPC from the PoH node at `POH_ADDRESS` when set
+ * (`PohGrpc.layerClient`, with the library's client interceptor); the store is in memory, or MongoDB at `MONGODB_URI`
+ * when set (`MongoStorage` with `MongoMonitor`). Prints `{"port":…}` once listening; answers each `report` line on
+ * stdin with what it recorded, as one JSON line (bench/http/child.ts).
  */
-import { createInterface } from "node:readline"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer, References, Tracer } from "effect"
+import { Effect, Layer } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest } from "effect/http"
 import * as SendingDagApi from "../../examples/SendingDagApi.ts"
-import { Metrics, Poh, Presence, Storage, Tracing } from "../../src/index.ts"
+import {
+  Metrics,
+  Mongo,
+  MongoMonitor,
+  MongoStorage,
+  ObservabilityLive,
+  Poh,
+  PohGrpc,
+  Presence,
+  Storage,
+  Tracing
+} from "../../src/index.ts"
 import { countingProcessor, makeTally, type SpanTally, total } from "../support.ts"
+import { exportReport, reporting, tracerOff } from "./child.ts"
 
-type Kind = "bare" | "ours" | "sdk-node"
+type Kind = "bare" | "ours" | "sdk-node" | "otlp"
 const kind = process.argv[2] as Kind
-if (!["bare", "ours", "sdk-node"].includes(kind)) throw new Error(`usage: server.ts bare|ours|sdk-node, not ${kind}`)
+if (!["bare", "ours", "sdk-node", "otlp"].includes(kind)) {
+  throw new Error(`usage: server.ts bare|ours|sdk-node|otlp, not ${kind}`)
+}
+
+const pohAddress = process.env["POH_ADDRESS"]
 
 const Workflows = Layer.mergeAll(
-  Poh.Poh.layerInProcess("bench"),
-  Storage.Storage.layerMemory,
+  pohAddress === undefined
+    ? Poh.Poh.layerInProcess("bench")
+    : Poh.Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: pohAddress }))),
+  process.env["MONGODB_URI"] === undefined
+    ? Storage.Storage.layerMemory
+    : Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provideMerge(Mongo.Mongo.layer)),
   Presence.Presence.layerStatic({
-    nodes: [{ id: "n1", region: "eu-central", address: "in-process" }],
+    nodes: [{ id: "n1", region: "eu-central", address: pohAddress ?? "in-process" }],
     failureRatio: 0
   })
 ).pipe(Layer.provideMerge(Metrics.Metrics.layer))
@@ -38,15 +63,6 @@ const Server = NodeHttpServer.layer(() => SendingDagApi.createHttpServer(), { ho
 const quiet = { disableLogger: true, disableListenLog: true }
 
 const withoutEffectHttpSpan = Layer.succeed(HttpMiddleware.TracerDisabledWhen)(() => true)
-
-/** Spans Effect was asked to start in the bare set-up: none, since its tracer is off. */
-let effectSpans = 0
-const countingNativeTracer = Tracer.make({
-  span: (options) => {
-    effectSpans += 1
-    return Tracer.nativeTracer.span(options)
-  }
-})
 
 const pathOf = (url: string) => {
   const end = url.indexOf("?")
@@ -78,41 +94,40 @@ const flush = async () => {
   if (kind === "sdk-node") await (await import("./sdk-node.ts")).processor.forceFlush()
 }
 
-/** Prints the port once listening, then answers each `report` line on stdin. */
-const reporting = (tally: SpanTally | undefined) =>
-  Layer.effectDiscard(Effect.gen(function*() {
-    const { registry } = yield* Metrics.Metrics
-    const { address } = yield* HttpServer.HttpServer
-    if (address._tag === "UnixPathAddress") throw new Error("expected a TCP address")
-    const lines = createInterface({ input: process.stdin })
-    lines.on("line", async (line) => {
-      if (line !== "report") return
+const bare = tracerOff()
+
+/** The port once listening; then what the server recorded, for each `report`. */
+const reportingWith = (tally: SpanTally | undefined) =>
+  reporting(
+    Effect.gen(function*() {
+      const { address } = yield* HttpServer.HttpServer
+      if (address._tag === "UnixPathAddress") throw new Error("expected a TCP address")
+      return address.port
+    }),
+    async (registry) => {
       await flush()
       const serverSpans = [...(tally?.byName.values() ?? [])].filter((entry) => entry.kind === 1)
-      const report = {
+      return {
         committed: await total(registry, "tx_committed_total"),
         httpObserved: await total(registry, "http_server_request_duration_seconds"),
         spans: tally?.total ?? 0,
         serverSpans: serverSpans.reduce((sum, entry) => sum + entry.count, 0),
-        effectSpans,
-        byName: Object.fromEntries(tally?.byName ?? [])
+        effectSpans: bare.started(),
+        byName: Object.fromEntries(tally?.byName ?? []),
+        ...(await exportReport(registry))
       }
-      process.stdout.write(`${JSON.stringify(report)}\n`)
-    })
-    lines.on("close", () => process.exit(0))
-    process.stdout.write(`${JSON.stringify({ port: address.port })}\n`)
-  }))
+    }
+  )
 
 const app = async () => {
   switch (kind) {
     case "bare":
-      return Layer.merge(HttpRouter.serve(SendingDagApi.Routes, quiet), reporting(undefined)).pipe(
+      return Layer.merge(HttpRouter.serve(SendingDagApi.Routes, quiet), reportingWith(undefined)).pipe(
         Layer.provide(Layer.mergeAll(Server, Workflows)),
-        Layer.provide(Layer.succeed(References.TracerEnabled)(false)),
-        Layer.provide(Layer.succeed(Tracer.Tracer)(countingNativeTracer))
+        Layer.provide(bare.layer)
       )
     case "ours":
-      return Layer.merge(SendingDagApi.layer, reporting(ourTally)).pipe(
+      return Layer.merge(SendingDagApi.layer, reportingWith(ourTally)).pipe(
         Layer.provide(Layer.mergeAll(Server, Workflows)),
         Layer.provide(Tracing.layerProvider(ourProcessor, {
           serviceName: "bench-ours",
@@ -124,13 +139,18 @@ const app = async () => {
       const sdk = await import("./sdk-node.ts")
       return Layer.merge(
         HttpRouter.serve(Layer.merge(SendingDagApi.Routes, PromMiddleware), quiet),
-        reporting(sdk.tally)
+        reportingWith(sdk.tally)
       ).pipe(
         Layer.provide(Layer.mergeAll(Server, Workflows)),
         Layer.provide(withoutEffectHttpSpan),
         Layer.provide(OtelTracer.layerGlobal)
       )
     }
+    case "otlp":
+      return Layer.merge(SendingDagApi.layer, reportingWith(undefined)).pipe(
+        Layer.provide(Layer.mergeAll(Server, Workflows)),
+        Layer.provide(ObservabilityLive("bench-sending-dag"))
+      )
   }
 }
 
