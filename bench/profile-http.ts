@@ -4,7 +4,7 @@
  * alternating in one process, in CPU time (so that other processes on the machine disturb it less). For A/B-testing a change to the tracing path quickly and for `node --cpu-prof`;
  * `npm run bench:http` is the benchmark of record.
  *
- * Run: `npx node bench/profile-http.ts` (REQUESTS per round, ROUNDS; ONLY=bare|native|ours to run one side for a profile).
+ * Run: `npx node bench/profile-http.ts` (REQUESTS per round, ROUNDS; ONLY=bare|middleware|native|ours to run one side for a profile).
  */
 import { Layer } from "effect"
 import { HttpMiddleware, HttpRouter } from "effect/http"
@@ -36,6 +36,9 @@ const handlers = {
     SendingDagApi.Routes.pipe(Layer.provideMerge(workflows), Layer.provideMerge(tracerOff().layer)),
     { disableLogger: true }
   ),
+  middleware: HttpRouter.toWebHandler(instrumented.pipe(Layer.provideMerge(tracerOff().layer)), {
+    disableLogger: true
+  }),
   native: HttpRouter.toWebHandler(instrumented, { disableLogger: true }),
   ours: HttpRouter.toWebHandler(
     instrumented.pipe(Layer.provideMerge(Tracing.layerProvider(countingProcessor(tally), {
@@ -61,7 +64,7 @@ const run = async (handler: (request: Request) => Promise<Response>) => {
   return (used.user + used.system) / requests
 }
 
-const results: Record<Side, Array<number>> = { bare: [], native: [], ours: [] }
+const results: Record<Side, Array<number>> = { bare: [], middleware: [], native: [], ours: [] }
 const sides = only === undefined ? (Object.keys(handlers) as Array<Side>) : [only as Side]
 for (let round = 0; round <= rounds; round++) {
   for (let i = 0; i < sides.length; i++) {
@@ -75,7 +78,7 @@ for (const side of sides) {
 }
 if (only === undefined) {
   const over = (side: Side) => (median(results[side]) - median(results.bare)).toFixed(1)
-  console.log(`over bare: native ${over("native")}, ours ${over("ours")} CPU µs/request`)
+  console.log(`over bare: middleware ${over("middleware")}, native ${over("native")}, ours ${over("ours")} CPU µs/request`)
 }
 await Promise.all(Object.values(handlers).map((handler) => handler.dispose()))
 console.log(`${tally.total} spans`)

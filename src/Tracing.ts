@@ -35,7 +35,7 @@ import {
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
-import { Duration, Effect, Layer, Tracer } from "effect"
+import { Duration, Effect, Layer, References, Tracer } from "effect"
 import * as Config from "./Config.ts"
 import { enteringOncePerRun } from "./internal/fiberContext.ts"
 import { Metrics } from "./Metrics.ts"
@@ -192,12 +192,13 @@ export const make = (options: Options): Layer.Layer<never, never, Metrics> =>
 
 /**
  * Tracing from the environment (SPEC §3): OTLP endpoint, sampler and service
- * name; `OTEL_SDK_DISABLED=true` leaves Effect's built-in tracer in place and
- * exports nothing.
+ * name. `OTEL_SDK_DISABLED=true` turns tracing off: Effect's tracer is disabled
+ * too, so no span is made or exported, and no latency sample carries an
+ * exemplar pointing at a trace that exists nowhere; metrics stay on.
  */
 export const layer = (serviceName: string): Layer.Layer<never, Config.InvalidConfig, Metrics> =>
   Layer.unwrap(Effect.gen(function*() {
-    if (yield* Config.sdkDisabled) return Layer.empty
+    if (yield* Config.sdkDisabled) return Layer.succeed(References.TracerEnabled)(false)
     return make(yield* Effect.all({
       serviceName: Config.serviceName(serviceName),
       otlpEndpoint: Config.otlpEndpoint,

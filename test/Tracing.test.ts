@@ -162,19 +162,25 @@ describe("Tracing", () => {
       assert.strictEqual(failed + dropped, total)
     }).pipe(Effect.provide(Metrics.Metrics.layerTest)), { timeout: 20_000 })
 
-  it.effect("OTEL_SDK_DISABLED=true installs no OpenTelemetry tracer and registers no propagator", () =>
+  it.effect("OTEL_SDK_DISABLED=true: no tracer, no propagator, no span, no exemplar; metrics still counted", () =>
     Effect.gen(function*() {
-      const carrier = yield* Effect.gen(function*() {
+      const metrics = yield* Metrics.Metrics
+      const seen = yield* Effect.gen(function*() {
         const span = yield* Effect.currentSpan
+        yield* metrics.recordPohAck("eu-central", 0.003)
         const headers: Record<string, string> = {}
         propagation.inject(trace.setSpanContext(context.active(), {
-          traceId: span.traceId,
-          spanId: span.spanId,
+          traceId: "0af7651916cd43dd8448eb211c80319c",
+          spanId: "b7ad6b7169203331",
           traceFlags: 1
         }), headers)
-        return headers
+        return { sampled: span.sampled, headers, active: trace.getActiveSpan() }
       }).pipe(Effect.withSpan("native"), Effect.provide(Tracing.layer("disabled")))
-      assert.deepStrictEqual(carrier, {})
+      assert.deepStrictEqual(seen.headers, {})
+      assert.isFalse(seen.sampled)
+      assert.isUndefined(seen.active)
+      assert.strictEqual(yield* Testing.metricValue("poh_ack_total", { region: "eu-central" }), 1)
+      assert.notInclude(yield* metrics.render("openmetrics"), "trace_id")
       assert.strictEqual(yield* Testing.metricValue("otlp_exported_spans_total"), 0)
     }).pipe(
       Effect.provide(Metrics.Metrics.layerTest),
