@@ -23,7 +23,7 @@
  */
 import { context, propagation, trace } from "@opentelemetry/api"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { Cause, Clock, Effect, Exit, Layer, Predicate } from "effect"
+import { Cause, Clock, Context, Effect, Exit, Layer, Predicate, type Tracer } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as Metrics from "./Metrics.ts"
 
@@ -75,41 +75,45 @@ interface Draining {
 }
 
 /**
- * Runs the request inside the current (server) span: names the span after the
- * route, records the latency and turns typed failures below 500 into their
- * responses, which close the connection once the server is `draining`.
+ * Completes a request inside its server span: names the span after the
+ * route, records the latency, turns typed failures below 500 into their
+ * responses (closing the connection once the server is `draining`) and fails
+ * the span of a 5xx answer.
  */
-const handle = <E, R>(
+const complete = <E>(
   metrics: Metrics.Metrics["Service"],
   draining: Draining,
   request: HttpServerRequest.HttpServerRequest,
+  span: Tracer.Span,
   started: bigint,
-  httpApp: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-) =>
-  Effect.gen(function*() {
-    const exit = yield* Effect.exit(httpApp)
-    const matched = yield* Effect.serviceOption(HttpRouter.RouteContext)
+  exit: Exit.Exit<HttpServerResponse.HttpServerResponse, E>,
+  response: HttpServerResponse.HttpServerResponse
+): Effect.Effect<HttpServerResponse.HttpServerResponse, E> =>
+  Effect.withFiber((fiber) => {
+    const matched = Context.getOption(fiber.context, HttpRouter.RouteContext)
     const route = matched._tag === "Some" ? matched.value.route.path : unmatchedRoute
-    const [response] = Exit.isSuccess(exit) ? [exit.value] : yield* HttpServerError.causeResponse(exit.cause)
     const method = methodLabel(request.method)
     if (route !== unmatchedRoute) {
       trace.getSpan(context.active())?.updateName(`${method} ${route}`)
-      yield* Effect.annotateCurrentSpan("http.route", route)
+      span.attribute("http.route", route)
     }
-    yield* Effect.annotateCurrentSpan("http.response.status_code", response.status)
-    yield* Metrics.observe(
+    span.attribute("http.response.status_code", response.status)
+    const now = fiber.getRef(Clock.Clock).currentTimeNanosUnsafe()
+    Metrics.observeWithSpan(
       metrics.instruments.httpServerDuration,
       { method, route, status_code: response.status },
-      Number((yield* Clock.currentTimeNanos) - started) / 1e9
+      Number(now - started) / 1e9,
+      span
     )
-    if (Exit.isFailure(exit) && response.status >= 500) {
-      const error = Cause.squash(exit.cause)
-      if (Predicate.hasProperty(error, "_tag")) {
-        yield* Effect.annotateCurrentSpan("error.type", String(error._tag))
+    if (response.status >= 500) {
+      if (Exit.isFailure(exit)) {
+        const error = Cause.squash(exit.cause)
+        if (Predicate.hasProperty(error, "_tag")) span.attribute("error.type", String(error._tag))
+        return exit
       }
-      return yield* exit
+      span.end(now, spanExit(request, exit))
     }
-    return draining.value ? HttpServerResponse.setHeader(response, "connection", "close") : response
+    return Effect.succeed(draining.value ? HttpServerResponse.setHeader(response, "connection", "close") : response)
   })
 
 /** Wraps one request in its SERVER span, a child of the caller's span when the headers carry one. */
@@ -118,12 +122,12 @@ const observe = <E, R>(
   draining: Draining,
   httpApp: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> =>
-  Effect.gen(function*() {
-    const request = yield* HttpServerRequest.HttpServerRequest
-    const started = yield* Clock.currentTimeNanos
+  Effect.withFiber((fiber) => {
+    const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
+    const started = fiber.getRef(Clock.Clock).currentTimeNanosUnsafe()
     const method = methodLabel(request.method)
     const parent = remoteParent(request.headers)
-    const span = yield* Effect.makeSpan(method, {
+    const options = {
       kind: "server",
       ...(parent === undefined ? { root: true } : { parent }),
       attributes: {
@@ -132,14 +136,21 @@ const observe = <E, R>(
         "url.scheme": "http",
         ...(request.headers["user-agent"] === undefined ? {} : { "user_agent.original": request.headers["user-agent"] })
       }
-    })
-    return yield* handle(metrics, draining, request, started, httpApp).pipe(
-      // The span's stack frame would point into this module; capturing it costs an Error per request.
-      Effect.withParentSpan(span, { captureStackTrace: false }),
-      Effect.onExit((exit) =>
-        Effect.map(Clock.currentTimeNanos, (ended) => span.end(ended, spanExit(request, exit)))
-      )
-    )
+    } as const
+    // The span ends with the request's exit, unless `complete` ended it first as a failed 5xx answer.
+    return Effect.useSpan(method, options, (span) =>
+      Effect.exit(httpApp).pipe(
+        Effect.flatMap((exit) =>
+          Exit.isSuccess(exit)
+            ? complete(metrics, draining, request, span, started, exit, exit.value)
+            : Effect.flatMap(
+              HttpServerError.causeResponse(exit.cause),
+              ([response]) => complete(metrics, draining, request, span, started, exit, response)
+            )
+        ),
+        // The span's stack frame would point into this module; capturing it costs an Error per request.
+        Effect.withParentSpan(span, { captureStackTrace: false })
+      ))
   })
 
 const makeMiddleware = (draining: Draining) =>
