@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { context, propagation, trace } from "@opentelemetry/api"
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import { context, createTraceState, propagation, trace } from "@opentelemetry/api"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { ConfigProvider, Context, Effect, Fiber, Layer, Tracer } from "effect"
 import { Metrics, ObservabilityTest, Testing, Tracing } from "../src/index.ts"
@@ -93,6 +94,21 @@ describe("Tracing", () => {
         assert.isUndefined(underNative)
         assert.strictEqual(yield* Effect.sync(activeId), outer)
       }).pipe(Effect.withSpan("outer"), Effect.provide(ObservabilityTest)))
+
+    it.effect("under a remote parent, OpenTelemetry code sees its span context, trace state included", () =>
+      Effect.gen(function*() {
+        const remote = outsideSpan.spanContext()
+        const carrier = yield* Effect.sync(() => {
+          const headers: Record<string, string> = {}
+          propagation.inject(context.active(), headers)
+          return headers
+        }).pipe(OtelTracer.withSpanContext({ ...remote, traceState: createTraceState("vendor=value") }))
+        assert.deepStrictEqual(carrier, {
+          traceparent: `00-${remote.traceId}-${remote.spanId}-01`,
+          tracestate: "vendor=value"
+        })
+        assert.isUndefined(activeId())
+      }).pipe(Effect.provide(ObservabilityTest)))
 
     it.effect("inside a span that disables propagation, OpenTelemetry sees the nearest propagated span", () =>
       Effect.gen(function*() {

@@ -15,7 +15,15 @@
  * step and asynchronous work a step starts (driver calls, gRPC calls, timers)
  * see the same span as before; code after the run sees what it saw before it.
  */
-import { type Context as OtelContext, createContextKey, type Span as OtelSpan } from "@opentelemetry/api"
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import {
+  type Context as OtelContext,
+  createContextKey,
+  type Span as OtelSpan,
+  type SpanContext,
+  trace,
+  TraceFlags
+} from "@opentelemetry/api"
 import type { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
 import { Context, type Fiber, Tracer } from "effect"
 
@@ -42,9 +50,30 @@ interface Run {
   readonly outer: Run | undefined
 }
 
-const otelSpanOf = (span: Tracer.AnySpan): OtelSpan | undefined => {
-  const candidate = (span as { readonly span?: OtelSpan }).span
-  return candidate !== undefined && typeof candidate.spanContext === "function" ? candidate : undefined
+/** Where `@effect/opentelemetry` keeps the span context of an OpenTelemetry parent it made external (keyed by name). */
+class OtelParentSpanContext extends Context.Service<OtelParentSpanContext, SpanContext>()(
+  "@effect/opentelemetry/Tracer/OtelParentSpanContext"
+) {}
+
+/** An Effect span's context as `@effect/opentelemetry` would build it for OpenTelemetry. */
+const spanContextOf = (span: Tracer.AnySpan): SpanContext => {
+  const own = Context.getOrUndefined(span.annotations, OtelParentSpanContext)
+  if (own !== undefined) return own
+  const traceState = Context.getOrUndefined(span.annotations, OtelTracer.OtelTraceState)
+  return {
+    traceId: span.traceId,
+    spanId: span.spanId,
+    isRemote: span._tag === "ExternalSpan",
+    traceFlags: Context.getOrUndefined(span.annotations, OtelTracer.OtelTraceFlags) ??
+      (span.sampled ? TraceFlags.SAMPLED : TraceFlags.NONE),
+    ...(traceState === undefined ? {} : { traceState })
+  }
+}
+
+/** The OpenTelemetry span to make active for `span`: its own, or a non-recording one for an external parent. */
+const otelSpanOf = (span: Tracer.AnySpan): OtelSpan => {
+  const own = (span as { readonly span?: OtelSpan }).span
+  return own !== undefined && typeof own.spanContext === "function" ? own : trace.wrapSpanContext(spanContextOf(span))
 }
 
 /** The span OpenTelemetry code should see: the nearest one not annotated with `DisablePropagation`. */
@@ -86,13 +115,11 @@ const contextOf = (otelSpan: OtelSpan, base: OtelContext): OtelContext =>
 
 /**
  * Wraps `tracer` (an `@effect/opentelemetry` tracer) so each fiber run enters
- * its span's context through `manager` once instead of once per step. Spans
- * that are not OpenTelemetry spans (external parents) keep the tracer's own
- * per-step hook.
+ * its span's context through `manager` once instead of once per step. An
+ * external parent (a remote caller's span, `OtelTracer.withSpanContext`) is
+ * entered as a non-recording span carrying its span context.
  */
 export const enteringOncePerRun = (tracer: Tracer.Tracer, manager: Manager): Tracer.Tracer => {
-  const perStep = tracer.context
-  if (perStep === undefined) return tracer
   let top: Run | undefined
 
   const end = (run: Run) => {
@@ -105,10 +132,11 @@ export const enteringOncePerRun = (tracer: Tracer.Tracer, manager: Manager): Tra
     let run = top !== undefined && top.fiber === fiber ? top : undefined
     if (span !== run?.span) {
       const target = propagated(span)
-      const otelSpan = target === undefined ? undefined : otelSpanOf(target)
-      if (run !== undefined && otelSpan === undefined) end(run)
-      if (target === undefined) return primitive["~effect/Effect/evaluate"](fiber)
-      if (otelSpan === undefined) return perStep(primitive, fiber)
+      if (target === undefined) {
+        if (run !== undefined) end(run)
+        return primitive["~effect/Effect/evaluate"](fiber)
+      }
+      const otelSpan = otelSpanOf(target)
       if (run === undefined) {
         const base = manager.active()
         const token = manager.attach(contextOf(otelSpan, base))
