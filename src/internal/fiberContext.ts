@@ -9,9 +9,9 @@
  * fresh context maps and an AsyncLocalStorage frame entered and left per step,
  * the largest single cost of tracing an Effect program. Here the span's context
  * is built and entered (`ContextManager.attach`) when a run of the fiber first
- * needs it or its span changes; the context that was active
- * before is restored when the run ends: the step that suspends or completes the
- * fiber, or hands it to another tracer. Synchronous OpenTelemetry code in a
+ * needs it or its span changes; the context that was active before is restored
+ * when the run ends: the step that suspends or completes the fiber, or hands it
+ * to another tracer. Synchronous OpenTelemetry code in a
  * step and asynchronous work a step starts (driver calls, gRPC calls, timers)
  * see the same span as before; code after the run sees what it saw before it.
  */
