@@ -545,11 +545,15 @@ describe("faults", () => {
           "requests sent before SIGTERM: 201 or refused, never reset, 5xx or truncated"
         )
         const afterSignal = inPhase(load, "after SIGTERM")
+        // A request written on a kept-alive connection just as the closing server drops it fails on the write
+        // (HTTP/1.1's close race, RFC 9112 §9.6): it never reached the server, so it counts as refused.
+        const neverSent = (answer: Answer) =>
+          answer.outcome === "reset" && /write (ECONNRESET|EPIPE)/.test(answer.detail)
         assert.deepStrictEqual(
-          afterSignal.filter((answer) => answer.outcome !== 201 && answer.outcome !== "refused")
+          afterSignal.filter((answer) => answer.outcome !== 201 && answer.outcome !== "refused" && !neverSent(answer))
             .map((answer) => `${answer.outcome} ${answer.detail}`),
           [],
-          "requests sent after SIGTERM: refused (or 201 if accepted before the server closed)"
+          "requests sent after SIGTERM: refused or never sent (or 201 if accepted before the server closed)"
         )
         assert.strictEqual(late.outcome, "refused", "a connection after the exit is refused")
         assert.isAbove(endSessions, 0, "the MongoDB client was closed (endSessions sent)")
