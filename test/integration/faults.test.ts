@@ -207,6 +207,12 @@ const exitWithin = (node: Node, timeoutMs: number) =>
     return { ...exit, ms: Date.now() - started }
   })
 
+/**
+ * A request written on a kept-alive connection just as the closing server drops it fails on the write (HTTP/1.1's
+ * close race, RFC 9112 §9.6): it never reached the server, so it counts as refused.
+ */
+const neverSent = (answer: Answer) => answer.outcome === "reset" && /write (ECONNRESET|EPIPE)/.test(answer.detail)
+
 describe("faults", () => {
   it.live(
     "collector absent at start, stopped mid-load, restarted: all 201, latency and memory bounded, export resumes",
@@ -545,10 +551,6 @@ describe("faults", () => {
           "requests sent before SIGTERM: 201 or refused, never reset, 5xx or truncated"
         )
         const afterSignal = inPhase(load, "after SIGTERM")
-        // A request written on a kept-alive connection just as the closing server drops it fails on the write
-        // (HTTP/1.1's close race, RFC 9112 §9.6): it never reached the server, so it counts as refused.
-        const neverSent = (answer: Answer) =>
-          answer.outcome === "reset" && /write (ECONNRESET|EPIPE)/.test(answer.detail)
         assert.deepStrictEqual(
           afterSignal.filter((answer) => answer.outcome !== 201 && answer.outcome !== "refused" && !neverSent(answer))
             .map((answer) => `${answer.outcome} ${answer.detail}`),
