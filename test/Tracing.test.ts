@@ -9,6 +9,16 @@ const closedPort = "http://127.0.0.1:9"
 
 const activeId = () => trace.getActiveSpan()?.spanContext().spanId
 
+/** A span of a caller outside this process. */
+const remote = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", traceFlags: 1 }
+
+/** The headers the global propagator writes for {@link remote}: none when no propagator is registered. */
+const injectRemote = () => {
+  const headers: Record<string, string> = {}
+  propagation.inject(trace.setSpanContext(context.active(), remote), headers)
+  return headers
+}
+
 describe("Tracing", () => {
   it.effect("OpenTelemetry code outside Effect sees Effect's current span and propagates it as W3C traceparent", () =>
     Effect.gen(function*() {
@@ -48,11 +58,7 @@ describe("Tracing", () => {
     }).pipe(Effect.provide(ObservabilityTest)))
 
   describe("the active span is entered once per run of a fiber", () => {
-    const outsideSpan = trace.wrapSpanContext({
-      traceId: "0af7651916cd43dd8448eb211c80319c",
-      spanId: "b7ad6b7169203331",
-      traceFlags: 1
-    })
+    const outsideSpan = trace.wrapSpanContext(remote)
     const spanAndActive = Effect.map(Effect.currentSpan, (span) => ({ span: span.spanId, active: activeId() }))
 
     it.live("code that runs a fiber sees its own active span again once the fiber suspends or ends", () =>
@@ -97,7 +103,6 @@ describe("Tracing", () => {
 
     it.effect("under a remote parent, OpenTelemetry code sees its span context, trace state included", () =>
       Effect.gen(function*() {
-        const remote = outsideSpan.spanContext()
         const carrier = yield* Effect.sync(() => {
           const headers: Record<string, string> = {}
           propagation.inject(context.active(), headers)
@@ -123,13 +128,7 @@ describe("Tracing", () => {
   it.effect("the globals are unregistered when the layer is released", () =>
     Effect.gen(function*() {
       yield* Effect.void.pipe(Effect.provide(ObservabilityTest))
-      const carrier: Record<string, string> = {}
-      propagation.inject(trace.setSpanContext(context.active(), {
-        traceId: "0af7651916cd43dd8448eb211c80319c",
-        spanId: "b7ad6b7169203331",
-        traceFlags: 1
-      }), carrier)
-      assert.deepStrictEqual(carrier, {})
+      assert.deepStrictEqual(injectRemote(), {})
     }))
 
   it.effect.each([
@@ -184,13 +183,7 @@ describe("Tracing", () => {
       const seen = yield* Effect.gen(function*() {
         const span = yield* Effect.currentSpan
         yield* metrics.recordPohAck("eu-central", 0.003)
-        const headers: Record<string, string> = {}
-        propagation.inject(trace.setSpanContext(context.active(), {
-          traceId: "0af7651916cd43dd8448eb211c80319c",
-          spanId: "b7ad6b7169203331",
-          traceFlags: 1
-        }), headers)
-        return { sampled: span.sampled, headers, active: trace.getActiveSpan() }
+        return { sampled: span.sampled, headers: injectRemote(), active: trace.getActiveSpan() }
       }).pipe(Effect.withSpan("native"), Effect.provide(Tracing.layer("disabled")))
       assert.deepStrictEqual(seen.headers, {})
       assert.isFalse(seen.sampled)
