@@ -11,9 +11,9 @@
  * is built and entered (`ContextManager.attach`) when a run of the fiber first
  * needs it or its span changes; the context that was active before is restored
  * when the run ends: the step that suspends or completes the fiber, or hands it
- * to another tracer. Synchronous OpenTelemetry code in a
- * step and asynchronous work a step starts (driver calls, gRPC calls, timers)
- * see the same span as before; code after the run sees what it saw before it.
+ * to another tracer. Synchronous OpenTelemetry code in a step and asynchronous
+ * work a step starts (driver calls, gRPC calls, timers) see the same span as
+ * before; code after the run sees what it saw before it.
  */
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import {
@@ -41,8 +41,8 @@ type Manager = Pick<AsyncLocalStorageContextManager, "active" | "attach">
 /** A run of a fiber that entered a span's context. Runs nest: a step may run another fiber to its end. */
 interface Run {
   readonly fiber: Fiber.Fiber<unknown, unknown>
-  /** Restores the context that was active when the run began. */
-  readonly restore: () => void
+  /** Disposing it restores the context that was active when the run began. */
+  readonly token: ReturnType<Manager["attach"]>
   /** The context active when the run began, which span contexts are built on. */
   readonly base: OtelContext
   /** The Effect span whose context is entered. */
@@ -124,7 +124,7 @@ export const enteringOncePerRun = (tracer: Tracer.Tracer, manager: Manager): Tra
 
   const end = (run: Run) => {
     top = run.outer
-    run.restore()
+    run.token.dispose()
   }
 
   const hook = <X>(primitive: Tracer.EffectPrimitive<X>, fiber: Fiber.Fiber<unknown, unknown>): X => {
@@ -139,8 +139,7 @@ export const enteringOncePerRun = (tracer: Tracer.Tracer, manager: Manager): Tra
       const otelSpan = otelSpanOf(target)
       if (run === undefined) {
         const base = manager.active()
-        const token = manager.attach(contextOf(otelSpan, base))
-        run = top = { fiber, restore: () => token.dispose(), base, span: span!, outer: top }
+        run = top = { fiber, token: manager.attach(contextOf(otelSpan, base)), base, span: span!, outer: top }
       } else {
         manager.attach(contextOf(otelSpan, run.base))
         run.span = span!
