@@ -74,6 +74,15 @@ interface Draining {
   readonly value: boolean
 }
 
+/** A request being served: what `observe` learnt of it when it began. */
+interface Served {
+  readonly request: HttpServerRequest.HttpServerRequest
+  /** Its method as a label. */
+  readonly method: string
+  readonly span: Tracer.Span
+  readonly started: bigint
+}
+
 /**
  * Completes a request inside its server span: names the span after the
  * route, records the latency, turns typed failures below 500 into their
@@ -83,16 +92,13 @@ interface Draining {
 const complete = <E>(
   metrics: Metrics.Metrics["Service"],
   draining: Draining,
-  request: HttpServerRequest.HttpServerRequest,
-  span: Tracer.Span,
-  started: bigint,
+  { method, request, span, started }: Served,
   exit: Exit.Exit<HttpServerResponse.HttpServerResponse, E>,
   response: HttpServerResponse.HttpServerResponse
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E> =>
   Effect.withFiber((fiber) => {
     const matched = Context.getOption(fiber.context, HttpRouter.RouteContext)
     const route = matched._tag === "Some" ? matched.value.route.path : unmatchedRoute
-    const method = methodLabel(request.method)
     if (route !== unmatchedRoute) {
       trace.getSpan(context.active())?.updateName(`${method} ${route}`)
       span.attribute("http.route", route)
@@ -138,19 +144,21 @@ const observe = <E, R>(
       }
     } as const
     // The span ends with the request's exit, unless `complete` ended it first as a failed 5xx answer.
-    return Effect.useSpan(method, options, (span) =>
-      Effect.exit(httpApp).pipe(
+    return Effect.useSpan(method, options, (span) => {
+      const served: Served = { request, method, span, started }
+      return Effect.exit(httpApp).pipe(
         Effect.flatMap((exit) =>
           Exit.isSuccess(exit)
-            ? complete(metrics, draining, request, span, started, exit, exit.value)
+            ? complete(metrics, draining, served, exit, exit.value)
             : Effect.flatMap(
               HttpServerError.causeResponse(exit.cause),
-              ([response]) => complete(metrics, draining, request, span, started, exit, response)
+              ([response]) => complete(metrics, draining, served, exit, response)
             )
         ),
         // The span's stack frame would point into this module; capturing it costs an Error per request.
         Effect.withParentSpan(span, { captureStackTrace: false })
-      ))
+      )
+    })
   })
 
 const makeMiddleware = (draining: Draining) =>
