@@ -9,7 +9,8 @@
 import { Layer } from "effect"
 import { HttpMiddleware, HttpRouter } from "effect/http"
 import * as SendingDagApi from "../examples/SendingDagApi.ts"
-import { Http, Metrics, Poh, Presence, Storage, Tracing } from "../src/index.ts"
+import { Http, Metrics } from "../src/index.ts"
+import { tracing, workflowsLayer } from "./commit.ts"
 import { tracerOff } from "./http/child.ts"
 import { countingProcessor, makeTally, median } from "./support.ts"
 
@@ -18,11 +19,7 @@ const rounds = Number(process.env["ROUNDS"] ?? 5)
 const only = process.env["ONLY"]
 const body = JSON.stringify({ from: "alice", to: "bob", amount: 5, region: "eu-central" })
 
-const workflows = Layer.mergeAll(
-  Poh.Poh.layerInProcess("bench"),
-  Storage.Storage.layerMemory,
-  Presence.Presence.layerStatic({ nodes: [{ id: "n1", region: "eu-central", address: "in-process" }], failureRatio: 0 })
-).pipe(Layer.provideMerge(Metrics.Metrics.layer))
+const workflows = workflowsLayer({ metrics: Metrics.Metrics.layer })
 
 /** The routes with this library's HTTP middleware (Effect's own HTTP span off), as `Http.serve` serves them. */
 const instrumented = Layer.merge(SendingDagApi.Routes, Http.middleware).pipe(
@@ -41,11 +38,7 @@ const handlers = {
   }),
   native: HttpRouter.toWebHandler(instrumented, { disableLogger: true }),
   ours: HttpRouter.toWebHandler(
-    instrumented.pipe(Layer.provideMerge(Tracing.layerProvider(countingProcessor(tally), {
-      serviceName: "bench-ours",
-      sampler: Tracing.makeSampler({ name: "parentbased_always_on", ratio: 1 }),
-      shutdownTimeout: "1 second"
-    }))),
+    instrumented.pipe(Layer.provideMerge(tracing(countingProcessor(tally)))),
     { disableLogger: true }
   )
 }
@@ -70,11 +63,12 @@ for (let round = 0; round <= rounds; round++) {
   for (let i = 0; i < sides.length; i++) {
     const side = sides[(round + i) % sides.length]!
     const micros = await run(handlers[side].handler)
-    if (round > 0) results[side]!.push(micros)
+    if (round > 0) results[side].push(micros)
   }
 }
 for (const side of sides) {
-  console.log(`${side}: ${median(results[side]!).toFixed(1)} CPU µs/request (${results[side]!.map((x) => x.toFixed(1)).join(", ")})`)
+  const each = results[side].map((micros) => micros.toFixed(1)).join(", ")
+  console.log(`${side}: ${median(results[side]).toFixed(1)} CPU µs/request (${each})`)
 }
 if (only === undefined) {
   const over = (side: Side) => (median(results[side]) - median(results.bare)).toFixed(1)
