@@ -13,7 +13,8 @@ import { createServer, type Server } from "node:http"
 import { Effect, Layer, Option, Schema } from "effect"
 import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
 import * as ByteSize from "effect/ByteSize"
-import { Http, Storage, Transaction } from "../src/index.ts"
+import { Http } from "../src/index.ts"
+import { Storage, Transaction } from "../src/dag/index.ts"
 
 /** Largest accepted request body. */
 export const maxBodyBytes = 16 * 1024

@@ -10,19 +10,17 @@
  * `LOAD_DURATION` (seconds), `DAG_REGIONS` (regions to spread requests over).
  */
 import { Clock, Effect, Fiber } from "effect"
-import { Config, Main } from "../src/index.ts"
+import { Main, Settings } from "../src/index.ts"
+import { DagMetrics } from "../src/dag/index.ts"
 
-const positive = (value: string) => {
-  const number = Number(value)
-  return Number.isFinite(number) && number > 0 ? number : undefined
-}
-
-const settings = Effect.all({
-  target: Config.variable("LOAD_TARGET", "http://127.0.0.1:8081", "an http(s) URL", (value) =>
-    URL.canParse(value) ? value.replace(/\/$/, "") : undefined),
-  rate: Config.variable("LOAD_RATE", 50, "requests per second above 0", positive),
-  seconds: Config.variable("LOAD_DURATION", 30, "seconds above 0", positive),
-  regions: Config.regions
+const settings = Settings.read({
+  target: Settings.setting("LOAD_TARGET", "http://127.0.0.1:8081", {
+    expected: "an http(s) URL",
+    parse: (text) => URL.canParse(text) ? text.replace(/\/$/, "") : undefined
+  }),
+  rate: Settings.setting("LOAD_RATE", 50, { ...Settings.positive, expected: "requests per second above 0" }),
+  seconds: Settings.setting("LOAD_DURATION", 30, { ...Settings.positive, expected: "seconds above 0" }),
+  regions: DagMetrics.regions
 })
 
 /** Answers by status (`error` when no answer came) and their latencies in ms. */

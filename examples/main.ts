@@ -9,26 +9,19 @@
  * `DAG_EXAMPLE_COUNT` (stop after that many, default: run until stopped).
  */
 import { Effect, Layer, Schedule } from "effect"
-import {
-  Config,
-  Main,
-  MetricsServer,
-  ObservabilityLive,
-  Poh,
-  Presence,
-  Storage,
-  Transaction
-} from "../src/index.ts"
+import { Main, MetricsServer, ObservabilityLive, Settings } from "../src/index.ts"
+import { DagMetrics, Poh, Presence, Storage, Transaction } from "../src/dag/index.ts"
 
-const positive = (value: string) => {
-  const number = Number(value)
-  return Number.isFinite(number) && number > 0 ? number : undefined
-}
-
-const rate = Config.variable("DAG_EXAMPLE_RATE", 10, "a number of transactions per second above 0", positive)
-const count = Config.variable("DAG_EXAMPLE_COUNT", Infinity, "a whole number above 0", (value) => {
-  const number = positive(value)
-  return number !== undefined && Number.isInteger(number) ? number : undefined
+const rate = Settings.setting("DAG_EXAMPLE_RATE", 10, {
+  ...Settings.positive,
+  expected: "a number of transactions per second above 0"
+})
+const count = Settings.setting("DAG_EXAMPLE_COUNT", Infinity, {
+  expected: "a whole number above 0",
+  parse: (text) => {
+    const number = Settings.positive.parse(text)
+    return number !== undefined && Number.isInteger(number) ? number : undefined
+  }
 })
 
 const regions = ["eu-central", "us-east", "us-west", "ap-south"]
@@ -46,8 +39,7 @@ const submit = (n: number) =>
 
 const program = Effect.gen(function*() {
   const metrics = yield* MetricsServer.MetricsServer
-  const perSecond = yield* rate
-  const total = yield* count
+  const { perSecond, total } = yield* Settings.read({ perSecond: rate, total: count })
   yield* Effect.log(`dag-example: committing ${perSecond} tx/s; metrics at ${metrics.url}; Ctrl-C stops`)
   let n = 0
   yield* Effect.suspend(() => submit(n++)).pipe(
@@ -57,10 +49,10 @@ const program = Effect.gen(function*() {
 })
 
 const Workflows = Layer.mergeAll(
-  Poh.Poh.layerInProcess("poh-local"),
-  Storage.Storage.layerMemory,
-  Presence.Presence.layerStatic({ nodes, failureRatio: 0.05 })
-)
+  Poh.layerInProcess("poh-local"),
+  Storage.layerMemory,
+  Presence.layerStatic({ nodes, failureRatio: 0.05 })
+).pipe(Layer.provideMerge(DagMetrics.layerConfig()))
 
 program.pipe(
   Effect.provide(Workflows),

@@ -13,7 +13,7 @@ import { existsSync } from "node:fs"
 import { Effect, Option, Schedule } from "effect"
 import { ferretdbBinary } from "../servers/Cache.ts"
 import { startFerretDB } from "../servers/Servers.ts"
-import { Config, Main } from "../src/index.ts"
+import { Main, Settings } from "../src/index.ts"
 
 const sendingDag = "http://127.0.0.1:8081"
 
@@ -54,7 +54,7 @@ const watch = (name: string, child: ChildProcess) =>
 
 /** Storage for the sending DAG: the configured URI, else a local FerretDB when one is built. */
 const storage = Effect.gen(function*() {
-  const configured = yield* Config.mongodbUri
+  const configured = yield* Settings.read(Settings.mongodbUri)
   if (Option.isSome(configured)) return { env: {}, description: "MongoDB at MONGODB_URI" }
   if (!existsSync(ferretdbBinary)) {
     return { env: {}, description: "in memory (run `npm run provision` for a local FerretDB)" }
@@ -78,7 +78,7 @@ const program = Effect.gen(function*() {
   const poh = yield* node("poh-node", "examples/poh-node.ts", {})
   const dag = yield* node("sending-dag", "examples/sending-dag.ts", store.env)
   yield* ready
-  const otlp = yield* Config.otlpEndpoint
+  const otlp = yield* Settings.read(Settings.otlpEndpoint)
   yield* Effect.log([
     "the DAG network is up:",
     `  sending DAG  ${sendingDag}  (GET /ping, POST /tx, POST /poh, GET /tx/:id)`,

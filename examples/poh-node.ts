@@ -7,26 +7,20 @@
  * flight finish, flushes spans and exits 0.
  */
 import { ConfigProvider, Effect, Layer } from "effect"
-import { Config, Main, MetricsServer, ObservabilityLive, Poh, PohGrpc } from "../src/index.ts"
+import { Main, MetricsServer, ObservabilityLive, Settings } from "../src/index.ts"
+import { Poh, PohGrpc } from "../src/dag/index.ts"
 
-const settings = Effect.all({
-  bind: Config.variable(
-    "POH_GRPC_BIND",
-    { host: "0.0.0.0", port: 50051 },
-    "host:port with a port from 0 to 65535, such as 0.0.0.0:50051",
-    Config.parseBind
-  ),
-  name: Config.variable(
-    "POH_NODE_NAME",
-    "poh-1",
-    "a name of 1 to 64 letters, digits, '.', '_' or '-'",
-    (value) => /^[\w.-]{1,64}$/.test(value) ? value : undefined
-  )
+const settings = Settings.read({
+  bind: Settings.setting("POH_GRPC_BIND", { host: "0.0.0.0", port: 50051 }, Settings.bind("0.0.0.0:50051")),
+  name: Settings.setting("POH_NODE_NAME", "poh-1", {
+    expected: "a name of 1 to 64 letters, digits, '.', '_' or '-'",
+    parse: (text) => /^[\w.-]{1,64}$/.test(text) ? text : undefined
+  })
 })
 
 const PohNodeLive = Layer.unwrap(Effect.gen(function*() {
   const { bind, name } = yield* settings
-  return PohGrpc.layerServer(bind).pipe(Layer.provide(Poh.PohSequencer.layer(name)))
+  return PohGrpc.layerServer(bind).pipe(Layer.provide(Poh.layerSequencer(name)))
 }))
 
 /** This process's defaults, used where the environment sets nothing. */

@@ -8,30 +8,21 @@
  */
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
-import {
-  Config,
-  Main,
-  Mongo,
-  MongoMonitor,
-  MongoStorage,
-  ObservabilityLive,
-  Poh,
-  PohGrpc,
-  Presence,
-  Storage
-} from "../src/index.ts"
+import { Main, ObservabilityLive, Settings } from "../src/index.ts"
+import * as Mongo from "../src/Mongo.ts"
+import * as MongoMonitor from "../src/MongoMonitor.ts"
+import { DagMetrics, MongoStorage, Poh, PohGrpc, Presence, Storage } from "../src/dag/index.ts"
 import * as SendingDagApi from "./SendingDagApi.ts"
 
-const settings = Effect.all({
-  bind: Config.variable("SENDING_DAG_BIND", { host: "0.0.0.0", port: 8081 }, "host:port", Config.parseBind),
-  pohAddress: Config.variable("POH_ADDRESS", "127.0.0.1:50051", "host:port of the PoH node", (value) =>
-    Config.parseBind(value) === undefined ? undefined : value),
-  failureRatio: Config.variable("PRESENCE_FAILURE_RATIO", 0.05, "a number from 0 to 1", (value) => {
-    const ratio = Number(value)
-    return value !== "" && ratio >= 0 && ratio <= 1 ? ratio : undefined
+const settings = Settings.read({
+  bind: Settings.setting("SENDING_DAG_BIND", { host: "0.0.0.0", port: 8081 }, Settings.bind("0.0.0.0:8081")),
+  pohAddress: Settings.setting("POH_ADDRESS", "127.0.0.1:50051", {
+    expected: "host:port of the PoH node",
+    parse: (text) => Settings.parseBind(text) === undefined ? undefined : text
   }),
-  regions: Config.regions,
-  mongodbUri: Config.mongodbUri
+  failureRatio: Settings.setting("PRESENCE_FAILURE_RATIO", 0.05, Settings.ratio),
+  regions: DagMetrics.regions,
+  mongodbUri: Settings.mongodbUri
 })
 
 /** MongoDB with its monitor when a URI is configured, else memory (and a log line saying so). */
@@ -39,13 +30,13 @@ const StorageLive = (uri: Option.Option<string>) =>
   Option.match(uri, {
     onNone: () =>
       Layer.merge(
-        Storage.Storage.layerMemory,
+        Storage.layerMemory,
         Layer.effectDiscard(Effect.logWarning(
           "MONGODB_URI is unset: transactions are kept in memory and lost when the process stops"
         ))
       ),
     onSome: (value) =>
-      Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provideMerge(Mongo.Mongo.make(value)))
+      Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provideMerge(Mongo.layer(value)))
   })
 
 const SendingDag = Layer.unwrap(Effect.gen(function*() {
@@ -54,9 +45,10 @@ const SendingDag = Layer.unwrap(Effect.gen(function*() {
   yield* Effect.log(`sending-dag: HTTP on ${bind.host}:${bind.port}, PoH node at ${pohAddress}`)
   return SendingDagApi.layer.pipe(
     Layer.provide(NodeHttpServer.layer(() => SendingDagApi.createHttpServer(), bind)),
-    Layer.provide(Poh.Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: pohAddress })))),
-    Layer.provide(Presence.Presence.layerStatic({ nodes, failureRatio })),
-    Layer.provide(StorageLive(mongodbUri))
+    Layer.provide(Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: pohAddress })))),
+    Layer.provide(Presence.layerStatic({ nodes, failureRatio })),
+    Layer.provide(StorageLive(mongodbUri)),
+    Layer.provideMerge(DagMetrics.layer({ regions }))
   )
 }))
 

@@ -17,13 +17,12 @@
  * ```ts
  * import * as grpc from "@grpc/grpc-js"
  * import { Effect } from "effect"
- * import { Grpc, Metrics } from "dag-observability"
+ * import * as Grpc from "dag-observability/Grpc"
  *
  * const serve = Effect.gen(function*() {
- *   const metrics = yield* Metrics.Metrics
- *   const server = new grpc.Server({ interceptors: [Grpc.serverInterceptor(metrics)] })
+ *   const server = new grpc.Server({ interceptors: [yield* Grpc.serverInterceptor] })
  *   const client = new grpc.Client("127.0.0.1:50051", grpc.credentials.createInsecure(), {
- *     interceptors: [Grpc.clientInterceptor(metrics, { address: "127.0.0.1:50051" })]
+ *     interceptors: [yield* Grpc.clientInterceptor({ address: "127.0.0.1:50051" })]
  *   })
  *   return { server, client }
  * })
@@ -46,7 +45,8 @@ import {
   TraceFlags
 } from "@opentelemetry/api"
 import { Cause, Effect, Exit, FiberSet, Predicate, Schema, type Scope } from "effect"
-import { type Metrics, observeWithSpan } from "./Metrics.ts"
+import type { Histogram } from "prom-client"
+import { Metrics, observeWithSpan } from "./Metrics.ts"
 
 /** The label and attribute value for a service or method that cannot be named. */
 export const otherName = "other"
@@ -122,7 +122,7 @@ const startCall = (
   kind: SpanKind,
   parent: OtelContext,
   attributes: Attributes,
-  histogram: Metrics["Service"]["instruments"]["grpcServerLatency"]
+  histogram: Latency
 ) => {
   const started = performance.now()
   const { service, method, name } = methodName(path)
@@ -149,9 +149,16 @@ const startCall = (
 const deadlinePassed = (deadline: grpc.Deadline) =>
   (deadline instanceof Date ? deadline.getTime() : deadline) <= Date.now()
 
+/** A call latency histogram, labelled by service, method and status name. */
+type Latency = Histogram<"service" | "method" | "code">
+
+const latency = (metrics: Metrics["Service"], name: string, help: string): Latency =>
+  metrics.histogram({ name, help, labelNames: ["service", "method", "code"] })
+
 /**
- * A grpc-js server interceptor tracing and timing every call: install it with
- * `new grpc.Server({ interceptors: [Grpc.serverInterceptor(metrics)] })`.
+ * A grpc-js server interceptor tracing and timing every call, its histogram
+ * `grpc_method_latency_seconds` registered on the current {@link Metrics}:
+ * install it with `new grpc.Server({ interceptors: [yield* Grpc.serverInterceptor] })`.
  * The span continues the caller's trace from the metadata and is the active
  * OpenTelemetry context while the call's handler runs, so spans of the
  * handler (see {@link unary}) are its children. A call the client cancels
@@ -159,7 +166,12 @@ const deadlinePassed = (deadline: grpc.Deadline) =>
  * message grpc-js cannot read as the INTERNAL or RESOURCE_EXHAUSTED it answers
  * (seen when this interceptor is the first of the list).
  */
-export const serverInterceptor = (metrics: Metrics["Service"]): grpc.ServerInterceptor => (descriptor, call) => {
+export const serverInterceptor: Effect.Effect<grpc.ServerInterceptor, never, Metrics> = Effect.map(
+  Metrics,
+  (metrics) => tracingServer(latency(metrics, "grpc_method_latency_seconds", "gRPC server method latency."))
+)
+
+const tracingServer = (histogram: Latency): grpc.ServerInterceptor => (descriptor, call) => {
   let active: OtelContext = ROOT_CONTEXT
   let end: ((code: grpc.status, message: string | undefined) => void) | undefined
   const within = (next: () => void) => context.with(active, next)
@@ -181,7 +193,7 @@ export const serverInterceptor = (metrics: Metrics["Service"]): grpc.ServerInter
             SpanKind.SERVER,
             propagation.extract(ROOT_CONTEXT, metadata, metadataGetter),
             localAddress === undefined ? {} : { "server.address": localAddress, "server.port": localPort ?? 0 },
-            metrics.instruments.grpcServerLatency
+            histogram
           )
           active = started.context
           end = started.end
@@ -209,34 +221,33 @@ export interface ClientOptions {
 }
 
 /**
- * A grpc-js client interceptor tracing and timing every call: pass it in the
- * client's `interceptors` option. The CLIENT span is a child of the active
+ * A grpc-js client interceptor tracing and timing every call, its histogram
+ * `grpc_client_latency_seconds` registered on the current {@link Metrics}:
+ * pass `yield* Grpc.clientInterceptor({ address })` in the client's
+ * `interceptors` option. The CLIENT span is a child of the active
  * OpenTelemetry context where the call is made (inside an Effect, of the
  * current Effect span) and its context is injected into the call's metadata.
  */
-export const clientInterceptor = (metrics: Metrics["Service"], options: ClientOptions = {}): grpc.Interceptor => {
-  const attributes = options.address === undefined ? {} : serverAttributes(options.address)
-  return (callOptions, nextCall) => {
-    const call = startCall(
-      callOptions.method_definition.path,
-      SpanKind.CLIENT,
-      context.active(),
-      attributes,
-      metrics.instruments.grpcClientLatency
-    )
-    return new grpc.InterceptingCall(nextCall(callOptions), {
-      start: (metadata, _listener, start) => {
-        propagation.inject(call.context, metadata, metadataSetter)
-        start(
-          metadata,
-          new grpc.ListenerBuilder().withOnReceiveStatus((status, next) => {
-            call.end(status.code, status.details)
-            next(status)
-          }).build()
-        )
-      }
-    })
-  }
+export const clientInterceptor = (options: ClientOptions = {}): Effect.Effect<grpc.Interceptor, never, Metrics> =>
+  Effect.map(Metrics, (metrics) => {
+    const histogram = latency(metrics, "grpc_client_latency_seconds", "gRPC client call latency.")
+    return tracingClient(histogram, options.address === undefined ? {} : serverAttributes(options.address))
+  })
+
+const tracingClient = (histogram: Latency, attributes: Attributes): grpc.Interceptor => (callOptions, nextCall) => {
+  const call = startCall(callOptions.method_definition.path, SpanKind.CLIENT, context.active(), attributes, histogram)
+  return new grpc.InterceptingCall(nextCall(callOptions), {
+    start: (metadata, _listener, start) => {
+      propagation.inject(call.context, metadata, metadataSetter)
+      start(
+        metadata,
+        new grpc.ListenerBuilder().withOnReceiveStatus((status, next) => {
+          call.end(status.code, status.details)
+          next(status)
+        }).build()
+      )
+    }
+  })
 }
 
 /** Options of {@link unary}. */

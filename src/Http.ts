@@ -25,7 +25,8 @@ import { context, propagation, trace } from "@opentelemetry/api"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { Cause, Clock, Context, Effect, Exit, Layer, Predicate, type Tracer } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
-import * as Metrics from "./Metrics.ts"
+import type { Histogram } from "prom-client"
+import { Metrics, observeWithSpan } from "./Metrics.ts"
 
 /** The `route` label of requests no route matched. */
 export const unmatchedRoute = "unmatched"
@@ -90,7 +91,7 @@ interface Served {
  * the span of a 5xx answer.
  */
 const complete = <E>(
-  metrics: Metrics.Metrics["Service"],
+  duration: Duration,
   draining: Draining,
   { method, request, span, started }: Served,
   exit: Exit.Exit<HttpServerResponse.HttpServerResponse, E>,
@@ -105,8 +106,8 @@ const complete = <E>(
     }
     span.attribute("http.response.status_code", response.status)
     const now = fiber.getRef(Clock.Clock).currentTimeNanosUnsafe()
-    Metrics.observeWithSpan(
-      metrics.instruments.httpServerDuration,
+    observeWithSpan(
+      duration,
       { method, route, status_code: response.status },
       Number(now - started) / 1e9,
       span
@@ -124,7 +125,7 @@ const complete = <E>(
 
 /** Wraps one request in its SERVER span, a child of the caller's span when the headers carry one. */
 const observe = <E, R>(
-  metrics: Metrics.Metrics["Service"],
+  duration: Duration,
   draining: Draining,
   httpApp: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, E, R | HttpServerRequest.HttpServerRequest> =>
@@ -149,10 +150,10 @@ const observe = <E, R>(
       return Effect.exit(httpApp).pipe(
         Effect.flatMap((exit) =>
           Exit.isSuccess(exit)
-            ? complete(metrics, draining, served, exit, exit.value)
+            ? complete(duration, draining, served, exit, exit.value)
             : Effect.flatMap(
               HttpServerError.causeResponse(exit.cause),
-              ([response]) => complete(metrics, draining, served, exit, response)
+              ([response]) => complete(duration, draining, served, exit, response)
             )
         ),
         // The span's stack frame would point into this module; capturing it costs an Error per request.
@@ -161,9 +162,23 @@ const observe = <E, R>(
     })
   })
 
+/** `http_server_request_duration_seconds`, whose `_count` counts requests. */
+type Duration = Histogram<"method" | "route" | "status_code">
+
+/** Registers `http_server_request_duration_seconds` on the registry, or finds it there. */
+export const durationHistogram = (metrics: Metrics["Service"]): Duration =>
+  metrics.histogram({
+    name: "http_server_request_duration_seconds",
+    help: "HTTP server request latency; its _count counts requests.",
+    labelNames: ["method", "route", "status_code"]
+  })
+
 const makeMiddleware = (draining: Draining) =>
   HttpRouter.middleware(
-    Effect.map(Metrics.Metrics, (metrics) => (httpApp) => observe(metrics, draining, httpApp)),
+    Effect.map(Metrics, (metrics) => {
+      const duration = durationHistogram(metrics)
+      return (httpApp) => observe(duration, draining, httpApp)
+    }),
     { global: true }
   )
 

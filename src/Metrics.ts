@@ -1,35 +1,38 @@
 /**
- * The metrics of SPEC §4 as an Effect service backed by one `prom-client`
- * registry per layer. Every label has a bounded set of values: regions outside
- * the configured list are recorded as `other`. Latency histograms carry the
- * current span as an exemplar (`trace_id`, `span_id`), served in OpenMetrics.
+ * The metrics registry as an Effect service: one `prom-client` registry per
+ * layer, which every instrumentation registers its own instruments on when
+ * it is used, so `/metrics` shows what the program uses and nothing else.
+ * Latency histograms carry the current span as an exemplar (`trace_id`,
+ * `span_id`), served in OpenMetrics.
  *
  * @example
  * ```ts
  * import { Effect } from "effect"
  * import { Metrics } from "dag-observability"
  *
- * const program = Effect.gen(function*() {
+ * const greet = Effect.gen(function*() {
  *   const metrics = yield* Metrics.Metrics
- *   yield* metrics.recordPohRequest("eu-central", "ok")
- * }).pipe(Effect.provide(Metrics.Metrics.layerTest))
+ *   const latency = metrics.histogram({ name: "greet_duration_seconds", help: "Greeting latency.", labelNames: ["lang"] })
+ *   yield* Metrics.observe(latency, { lang: "en" }, 0.012)
+ * }).pipe(Effect.provide(Metrics.layerTest))
  * ```
  */
 import { Context, Effect, Layer } from "effect"
-import { Counter, collectDefaultMetrics, Gauge, Histogram, type OpenMetricsContentType, Registry } from "prom-client"
-import * as Config from "./Config.ts"
+import {
+  Counter,
+  type CounterConfiguration,
+  collectDefaultMetrics,
+  Gauge,
+  type GaugeConfiguration,
+  Histogram,
+  type HistogramConfiguration,
+  type Metric,
+  type OpenMetricsContentType,
+  Registry
+} from "prom-client"
 import { type Format, render } from "./internal/exposition.ts"
 
 export { contentTypes, type Format, negotiate } from "./internal/exposition.ts"
-
-/** The outcome of one PoH_REQUEST. */
-export type PohStatus = "ok" | "error" | "timeout"
-
-/** What became of finished spans handed to the exporter. */
-export type SpanExportOutcome = "exported" | "failed" | "dropped"
-
-/** The region label given to any region outside the configured list. */
-export const otherRegion = "other"
 
 /** Bucket bounds (seconds) of every latency histogram: 0.5 ms to 10 s. */
 export const latencyBuckets: ReadonlyArray<number> = [
@@ -49,167 +52,104 @@ export const latencyBuckets: ReadonlyArray<number> = [
   10
 ]
 
-/** prom-client default metrics that are gauges named like counters. */
-const gaugesNamedTotal = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]
-
-const makeInstruments = (registry: Registry<OpenMetricsContentType>) => {
-  const registers = [registry]
-  const latency = <L extends string>(name: string, help: string, labelNames: ReadonlyArray<L>) =>
-    new Histogram<L>({ name, help, labelNames, buckets: [...latencyBuckets], registers, enableExemplars: true })
-  return {
-    pohRequests: new Counter({
-      name: "poh_requests_total",
-      help: "PoH_REQUESTs issued, by region and status (ok, error, timeout).",
-      labelNames: ["region", "status"] as const,
-      registers
-    }),
-    pohAcks: new Counter({
-      name: "poh_ack_total",
-      help: "PoH_ACKs received, by region.",
-      labelNames: ["region"] as const,
-      registers
-    }),
-    approvalLatency: latency(
-      "poh_approval_latency_seconds",
-      "Time from PoH_REQUEST issued to PoH_ACK received (approval delay).",
-      ["region"] as const
-    ),
-    txCommitted: new Counter({
-      name: "tx_committed_total",
-      help: "Transactions acknowledged by PoH and persisted.",
-      labelNames: ["region"] as const,
-      registers
-    }),
-    storageLatency: latency(
-      "storage_latency_seconds",
-      "Storage write completion latency.",
-      ["operation", "collection"] as const
-    ),
-    presenceCalls: new Counter({
-      name: "presence_calls_total",
-      help: "Presence look-ups, by region and outcome (success, failure).",
-      labelNames: ["region", "outcome"] as const,
-      registers
-    }),
-    grpcServerLatency: latency(
-      "grpc_method_latency_seconds",
-      "gRPC server method latency.",
-      ["service", "method", "code"] as const
-    ),
-    grpcClientLatency: latency(
-      "grpc_client_latency_seconds",
-      "gRPC client call latency.",
-      ["service", "method", "code"] as const
-    ),
-    httpServerDuration: latency(
-      "http_server_request_duration_seconds",
-      "HTTP server request latency; its _count counts requests.",
-      ["method", "route", "status_code"] as const
-    ),
-    mongodbCommandDuration: latency(
-      "mongodb_command_duration_seconds",
-      "MongoDB driver command latency, by command, collection and outcome.",
-      ["command", "collection", "outcome"] as const
-    ),
-    mongodbPoolConnections: new Gauge({
-      name: "mongodb_pool_connections",
-      help: "MongoDB driver pool connections, by state (checked_out, available, pending).",
-      labelNames: ["state"] as const,
-      registers
-    }),
-    exportedSpans: new Counter({
-      name: "otlp_exported_spans_total",
-      help: "Finished spans handed to the OTLP exporter, by outcome (exported, failed, dropped).",
-      labelNames: ["outcome"] as const,
-      registers
-    })
-  }
+/** What names an instrument: its name, help and label names. */
+export interface InstrumentOptions<L extends string> {
+  readonly name: string
+  readonly help: string
+  readonly labelNames?: ReadonlyArray<L>
 }
 
-/** The `prom-client` instruments behind the service, for code that records its own series. */
-export type Instruments = ReturnType<typeof makeInstruments>
+/** Options of {@link Metrics}' `histogram`: {@link latencyBuckets} unless `buckets` says otherwise. */
+export interface HistogramOptions<L extends string> extends InstrumentOptions<L> {
+  readonly buckets?: ReadonlyArray<number>
+}
+
+/** The metrics service: one registry, and its instruments registered once by name. */
+export class Metrics extends Context.Service<Metrics, {
+  /** The registry holding every instrument. */
+  readonly registry: Registry<OpenMetricsContentType>
+  /** The counter named `options.name`: registered now, or the one registered before under that name. */
+  readonly counter: <L extends string>(options: InstrumentOptions<L>) => Counter<L>
+  /** The gauge named `options.name`: registered now, or the one registered before under that name. */
+  readonly gauge: <L extends string>(options: InstrumentOptions<L>) => Gauge<L>
+  /**
+   * The histogram named `options.name`, exemplars enabled: registered now, or
+   * the one registered before under that name.
+   */
+  readonly histogram: <L extends string>(options: HistogramOptions<L>) => Histogram<L>
+  /** Renders the registry in the given exposition format. */
+  readonly render: (format: Format) => Effect.Effect<string>
+}>()("dag-observability/Metrics") {}
 
 /** Options of {@link make}. */
 export interface Options {
-  /** Allowed `region` label values; anything else is `other`. */
-  readonly regions: ReadonlyArray<string>
   /** Also collect prom-client's `nodejs_*` and `process_*` metrics. */
   readonly defaultMetrics: boolean
 }
 
-/** The metrics service: one registry and the seed's `record_*` helpers as effects. */
-export class Metrics extends Context.Service<Metrics, {
-  /** The registry holding every instrument. */
-  readonly registry: Registry<OpenMetricsContentType>
-  readonly instruments: Instruments
-  /** Bounds a region label value to the configured list or `other`. */
-  readonly region: (region: string) => string
-  /** Counts one PoH_REQUEST. */
-  readonly recordPohRequest: (region: string, status: PohStatus) => Effect.Effect<void>
-  /** Counts one PoH_ACK and observes its approval latency. */
-  readonly recordPohAck: (region: string, approvalSeconds: number) => Effect.Effect<void>
-  /** Counts one committed transaction. */
-  readonly recordTxCommitted: (region: string) => Effect.Effect<void>
-  /** Observes one storage write latency. */
-  readonly recordStorageLatency: (
-    seconds: number,
-    target?: { readonly operation: string; readonly collection: string }
-  ) => Effect.Effect<void>
-  /** Counts one presence look-up. */
-  readonly recordPresence: (success: boolean, region: string) => Effect.Effect<void>
-  /** Counts spans by export outcome; called from the OpenTelemetry SDK's callbacks. */
-  readonly recordSpanExport: (outcome: SpanExportOutcome, count: number) => void
-  /** Renders the registry in the given exposition format. */
-  readonly render: (format: Format) => Effect.Effect<string>
-}>()("dag-observability/Metrics") {
-  /** Builds the service over a fresh registry. */
-  static readonly make = (options: Options): Effect.Effect<Metrics["Service"]> =>
-    Effect.sync(() => {
-      const registry = new Registry<OpenMetricsContentType>()
-      registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
-      if (options.defaultMetrics) {
-        collectDefaultMetrics({ register: registry })
-        // Gauges named *_total fail `promtool check metrics`; the per-type gauges beside them carry the same counts.
-        for (const name of gaugesNamedTotal) registry.removeSingleMetric(name)
-      }
-      const instruments = makeInstruments(registry)
-      const allowed = new Set(options.regions)
-      const region = (value: string) => allowed.has(value) ? value : otherRegion
-      return Metrics.of({
-        registry,
-        instruments,
-        region,
-        recordPohRequest: (value, status) =>
-          Effect.sync(() => instruments.pohRequests.inc({ region: region(value), status })),
-        recordPohAck: (value, seconds) =>
-          Effect.andThen(
-            Effect.sync(() => instruments.pohAcks.inc({ region: region(value) })),
-            observe(instruments.approvalLatency, { region: region(value) }, seconds)
-          ),
-        recordTxCommitted: (value) => Effect.sync(() => instruments.txCommitted.inc({ region: region(value) })),
-        recordStorageLatency: (seconds, target = { operation: "insert", collection: "transactions" }) =>
-          observe(instruments.storageLatency, target, seconds),
-        recordPresence: (success, value) =>
-          Effect.sync(() =>
-            instruments.presenceCalls.inc({ region: region(value), outcome: success ? "success" : "failure" })
-          ),
-        recordSpanExport: (outcome, count) => instruments.exportedSpans.inc({ outcome }, count),
-        render: (format) => Effect.promise(() => render(registry, format))
-      })
-    })
+/** prom-client default metrics that are gauges named like counters. */
+const gaugesNamedTotal = ["nodejs_active_handles_total", "nodejs_active_requests_total", "nodejs_active_resources_total"]
 
-  /** The service with regions from `DAG_REGIONS` and the default Node.js metrics. */
-  static readonly layer: Layer.Layer<Metrics, Config.InvalidConfig> = Layer.effect(
-    Metrics,
-    Effect.flatMap(Config.regions, (regions) => Metrics.make({ regions, defaultMetrics: true }))
-  )
+type Kind = "counter" | "gauge" | "histogram"
 
-  /** A fresh registry with the default regions and no process metrics, for specs. */
-  static readonly layerTest: Layer.Layer<Metrics> = Layer.effect(
-    Metrics,
-    Metrics.make({ regions: Config.defaultRegions, defaultMetrics: false })
-  )
+/** The instrument `name` of `kind`; one registered under that name before must be the same kind with the same labels. */
+const instrument = <M extends Metric>(
+  registry: Registry<OpenMetricsContentType>,
+  kind: Kind,
+  options: InstrumentOptions<string>,
+  create: () => M
+): M => {
+  const existing = registry.getSingleMetric(options.name) as (M & { readonly labelNames?: ReadonlyArray<string> })
+  if (existing === undefined) return create()
+  const labels = (names: ReadonlyArray<string> | undefined) => [...(names ?? [])].sort().join(",")
+  const registeredKind = (existing as unknown as { readonly type?: string }).type
+  if (registeredKind !== kind || labels(existing.labelNames) !== labels(options.labelNames)) {
+    throw new Error(
+      `metric ${options.name} is already registered as a ${registeredKind} with labels [${
+        labels(existing.labelNames)
+      }], not as a ${kind} with labels [${labels(options.labelNames)}]`
+    )
+  }
+  return existing
 }
+
+/** Builds the service over a fresh registry. */
+export const make = (options: Options): Effect.Effect<Metrics["Service"]> =>
+  Effect.sync(() => {
+    const registry = new Registry<OpenMetricsContentType>()
+    registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
+    if (options.defaultMetrics) {
+      collectDefaultMetrics({ register: registry })
+      // Gauges named *_total fail `promtool check metrics`; the per-type gauges beside them carry the same counts.
+      for (const name of gaugesNamedTotal) registry.removeSingleMetric(name)
+    }
+    const registers = [registry]
+    return Metrics.of({
+      registry,
+      counter: (options) =>
+        instrument(registry, "counter", options, () =>
+          new Counter({ ...options, labelNames: options.labelNames ?? [], registers } as CounterConfiguration<never>)),
+      gauge: (options) =>
+        instrument(registry, "gauge", options, () =>
+          new Gauge({ ...options, labelNames: options.labelNames ?? [], registers } as GaugeConfiguration<never>)),
+      histogram: (options) =>
+        instrument(registry, "histogram", options, () =>
+          new Histogram({
+            ...options,
+            labelNames: options.labelNames ?? [],
+            buckets: [...(options.buckets ?? latencyBuckets)],
+            registers,
+            enableExemplars: true
+          } as HistogramConfiguration<never>)),
+      render: (format) => Effect.promise(() => render(registry, format))
+    })
+  })
+
+/** A fresh registry with prom-client's default `nodejs_*` and `process_*` metrics. */
+export const layer: Layer.Layer<Metrics> = Layer.effect(Metrics, make({ defaultMetrics: true }))
+
+/** A fresh registry with no process metrics, for specs. */
+export const layerTest: Layer.Layer<Metrics> = Layer.effect(Metrics, make({ defaultMetrics: false }))
 
 /** The span a latency sample may carry as its exemplar. */
 export interface ExemplarSpan {
@@ -218,23 +158,33 @@ export interface ExemplarSpan {
   readonly sampled: boolean
 }
 
-/** Observes `seconds` in `histogram` now, with `span` as the exemplar when it is sampled; for code outside Effect. */
+/**
+ * Observes `seconds` in `histogram` now, with `span` as the exemplar when it
+ * is sampled and the histogram keeps exemplars (one made without
+ * `enableExemplars` is observed plainly); for code outside Effect.
+ */
 export const observeWithSpan = <L extends string>(
   histogram: Histogram<L>,
   labels: Partial<Record<L, string | number>>,
   seconds: number,
   span: ExemplarSpan | undefined
-): void =>
+): void => {
+  if (!(histogram as { readonly enableExemplars?: boolean }).enableExemplars) {
+    return histogram.observe(labels, seconds)
+  }
   histogram.observe({
     labels,
     value: seconds,
     exemplarLabels: (span !== undefined && span.sampled ? { trace_id: span.traceId, span_id: span.spanId } : {}) as
       Partial<Record<L, string>>
   })
+}
 
 /**
  * Observes `seconds` in `histogram`, with the current sampled span as the
- * exemplar when there is one.
+ * exemplar when there is one. Any `prom-client` histogram works; those made
+ * by {@link Metrics}' `histogram` (or with `enableExemplars: true`) keep the
+ * exemplar.
  */
 export const observe = <L extends string>(
   histogram: Histogram<L>,

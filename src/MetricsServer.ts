@@ -4,27 +4,28 @@
  * format by default; OpenMetrics (with exemplars) when the scraper's `Accept`
  * header asks for `application/openmetrics-text`. Scrapes are not traced. With a bearer token
  * (`PROMETHEUS_BEARER_TOKEN`), only requests carrying `Authorization: Bearer <token>` are answered; the others get
- * `401` with `WWW-Authenticate: Bearer`.
+ * `401` with `WWW-Authenticate: Bearer`. Once listening it logs the URL it is bound to (the real port when asked
+ * for port 0); an address it cannot listen on stops the program with one line naming it.
  *
  * @example
  * ```ts
  * import { Layer } from "effect"
  * import { Metrics, MetricsServer } from "dag-observability"
  *
- * const MetricsLive = MetricsServer.MetricsServer.make({ host: "127.0.0.1", port: 9464 }).pipe(
- *   Layer.provideMerge(Metrics.Metrics.layer)
+ * const MetricsLive = MetricsServer.layer({ bind: { host: "127.0.0.1", port: 9464 } }).pipe(
+ *   Layer.provideMerge(Metrics.layer)
  * )
  * ```
  */
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
 import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
-import type { ServeError } from "effect/http/HttpServerError"
 import type { SocketAddress } from "effect/net/NetAddress"
-import * as Config from "./Config.ts"
+import { oneLine } from "./internal/oneLine.ts"
 import { contentTypes, Metrics, negotiate } from "./Metrics.ts"
+import * as Settings from "./Settings.ts"
 
 const digest = (text: string) => createHash("sha256").update(text).digest()
 
@@ -47,7 +48,7 @@ const unauthorized = (presented: boolean) =>
   })
 
 /** Answers one request to the metrics server, asking for `bearerToken` when there is one. */
-const respond = (bearerToken: Redacted.Redacted<string> | undefined) => {
+const respond = (metrics: Metrics["Service"], bearerToken: Redacted.Redacted<string> | undefined) => {
   const authorized = bearerToken === undefined ? undefined : bearerMatches(digest(Redacted.value(bearerToken)))
   return Effect.gen(function*() {
     const request = yield* HttpServerRequest.HttpServerRequest
@@ -60,16 +61,28 @@ const respond = (bearerToken: Redacted.Redacted<string> | undefined) => {
     if (request.method !== "GET" && request.method !== "HEAD") {
       return HttpServerResponse.text("Method not allowed\n", { status: 405, headers: { allow: "GET, HEAD" } })
     }
-    const metrics = yield* Metrics
     const format = negotiate(request.headers["accept"])
     return HttpServerResponse.text(yield* metrics.render(format), { contentType: contentTypes[format] })
   })
 }
 
-/** Options of {@link MetricsServer.make}. */
-export interface Options {
-  /** When set, `/metrics` answers only `Authorization: Bearer <token>`, else `401` with `WWW-Authenticate: Bearer`. */
-  readonly bearerToken?: Redacted.Redacted<string> | undefined
+/** The `/metrics` endpoint cannot listen where it was asked to. */
+export class MetricsServerError extends Schema.TaggedError<MetricsServerError>()("MetricsServerError", {
+  /** `host:port` asked for. */
+  address: Schema.String,
+  /** The setting the address came from, such as `PROMETHEUS_BIND`, when it came from one. */
+  setting: Schema.optional(Schema.String),
+  reason: Schema.String
+}) {
+  override get message(): string {
+    const from = this.setting === undefined ? "" : ` (${this.setting})`
+    return `cannot serve /metrics on ${this.address}${from}: ${this.reason}`
+  }
+
+  constructor(fields: { readonly address: string; readonly setting?: string; readonly reason: string }) {
+    super(fields)
+    oneLine(this)
+  }
 }
 
 /** The running metrics endpoint. */
@@ -78,23 +91,53 @@ export class MetricsServer extends Context.Service<MetricsServer, {
   readonly address: SocketAddress
   /** The endpoint's URL, such as `http://0.0.0.0:8000/metrics`. */
   readonly url: string
-}>()("dag-observability/MetricsServer") {
-  /** Serves `/metrics` on `bind`, behind `options.bearerToken` when given. */
-  static readonly make = (bind: Config.Bind, options: Options = {}): Layer.Layer<MetricsServer, ServeError, Metrics> =>
-    Layer.effect(
-      MetricsServer,
-      Effect.gen(function*() {
-        const server = yield* HttpServer.HttpServer
-        yield* server.serve(respond(options.bearerToken)).pipe(Effect.withTracerEnabled(false))
-        return MetricsServer.of({ address: server.address, url: `${HttpServer.formatAddress(server.address)}/metrics` })
-      })
-    ).pipe(Layer.provide(NodeHttpServer.layer(createServer, bind)))
+}>()("dag-observability/MetricsServer") {}
 
-  /** Serves `/metrics` on `PROMETHEUS_BIND`, behind `PROMETHEUS_BEARER_TOKEN` when it is set. */
-  static readonly layer: Layer.Layer<MetricsServer, ServeError | Config.InvalidConfig, Metrics> = Layer.unwrap(
-    Effect.map(
-      Effect.all([Config.metricsBind, Config.metricsBearerToken]),
-      ([bind, bearerToken]) => MetricsServer.make(bind, { bearerToken: Option.getOrUndefined(bearerToken) })
-    )
-  )
+/** Options of {@link layer}. */
+export interface Options {
+  /** Where to listen; port 0 picks a free port. */
+  readonly bind: Settings.Bind
+  /** When set, `/metrics` answers only `Authorization: Bearer <token>`, else `401` with `WWW-Authenticate: Bearer`. */
+  readonly bearerToken?: Redacted.Redacted<string> | undefined
+  /** The setting `bind` came from, named when it cannot be listened on. */
+  readonly setting?: string | undefined
 }
+
+const reasonOf = (cause: unknown): string =>
+  cause instanceof Error ? cause.message || cause.name : String(cause) || "unknown error"
+
+/** Serves `/metrics` as `options` say, and logs where. */
+export const layer = (options: Options): Layer.Layer<MetricsServer, MetricsServerError, Metrics> =>
+  Layer.effect(
+    MetricsServer,
+    Effect.gen(function*() {
+      const server = yield* NodeHttpServer.make(createServer, options.bind).pipe(
+        Effect.mapError((error) =>
+          new MetricsServerError({
+            address: Settings.formatAddress(options.bind.host, options.bind.port),
+            ...(options.setting === undefined ? {} : { setting: options.setting }),
+            reason: reasonOf(error.cause)
+          })
+        )
+      )
+      yield* server.serve(respond(yield* Metrics, options.bearerToken)).pipe(Effect.withTracerEnabled(false))
+      const url = `${HttpServer.formatAddress(server.address)}/metrics`
+      yield* Effect.logInfo(`metrics at ${url}`)
+      return MetricsServer.of({ address: server.address, url })
+    })
+  )
+
+/** The settings of `/metrics`: `PROMETHEUS_BIND` and `PROMETHEUS_BEARER_TOKEN`. */
+export const config: Config.Config<Options> = Config.map(
+  Config.all([Settings.metricsBind, Settings.metricsBearerToken]),
+  ([bind, bearerToken]) => ({ bind, bearerToken: Option.getOrUndefined(bearerToken), setting: "PROMETHEUS_BIND" })
+)
+
+/**
+ * Serves `/metrics` with options read through Effect `Config`: {@link config}
+ * (`PROMETHEUS_BIND`, `PROMETHEUS_BEARER_TOKEN`) unless given another.
+ */
+export const layerConfig = (
+  options: Config.Wrap<Options> = config
+): Layer.Layer<MetricsServer, MetricsServerError | Settings.InvalidConfig, Metrics> =>
+  Layer.unwrap(Effect.map(Settings.read(options), layer))

@@ -7,18 +7,21 @@
  *
  * @example
  * ```ts
- * import { Layer } from "effect"
- * import { Mongo, MongoMonitor, MongoStorage } from "dag-observability"
+ * import { Effect, Layer } from "effect"
+ * import * as Mongo from "dag-observability/Mongo"
+ * import * as MongoMonitor from "dag-observability/MongoMonitor"
  *
- * const StorageLive = Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(
- *   Layer.provide(Mongo.Mongo.layer)
- * )
+ * const count = Effect.gen(function*() {
+ *   const { db } = yield* Mongo.Mongo
+ *   return yield* Effect.promise(() => db.collection("greetings").countDocuments())
+ * })
+ * const MongoLive = MongoMonitor.layer.pipe(Layer.provideMerge(Mongo.layerConfig()))
  * ```
  */
-import { Context, Duration, Effect, Layer, Option, Schema } from "effect"
+import { Config, Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { type Db, MongoClient, type MongoClientEvents, type MongoClientOptions } from "mongodb"
-import * as Config from "./Config.ts"
 import { listen } from "./internal/listen.ts"
+import * as Settings from "./Settings.ts"
 
 /** The state of a pool connection: lent to an operation, idle in the pool, or still being established. */
 export type PoolState = "checked_out" | "available" | "pending"
@@ -58,7 +61,7 @@ export class MongoUnavailable extends Schema.TaggedError<MongoUnavailable>()("Mo
   }
 }
 
-/** Options of {@link Mongo.make}. */
+/** Options of {@link make}. */
 export interface Options {
   /** How long an operation waits for a reachable server before it fails; 2 seconds by default. */
   readonly serverSelectionTimeout?: Duration.Input
@@ -134,7 +137,7 @@ const open = async (uri: string, options: Options) => {
 
 /** Why an error happened, in words that carry no credentials. */
 const describeError = (error: unknown): string =>
-  error instanceof Error ? `${error.name}: ${Config.redactCredentials(error.message)}` : String(error)
+  error instanceof Error ? `${error.name}: ${Settings.redactCredentials(error.message)}` : String(error)
 
 /** A connected MongoDB client and the database to use. */
 export class Mongo extends Context.Service<Mongo, {
@@ -146,37 +149,47 @@ export class Mongo extends Context.Service<Mongo, {
   readonly uri: string
   /** The pool's connections by state right now, counted since the client was created. */
   readonly connections: () => Readonly<Record<PoolState, number>>
-}>()("dag-observability/Mongo") {
-  /** Connects to `uri` when built; closes the client (never failing) when released. */
-  static readonly make = (uri: string, options: Options = {}): Layer.Layer<Mongo, MongoUnavailable> =>
-    Layer.effect(
-      Mongo,
-      Effect.gen(function*() {
-        const shown = Config.redactCredentials(uri)
-        const opened = yield* Effect.acquireRelease(
-          Effect.tryPromise({
-            try: () => open(uri, options),
-            catch: (error) => new MongoUnavailable({ uri: shown, reason: describeError(error) })
-          }),
-          ({ client, pool }) =>
-            Effect.promise(() => client.close().catch(() => undefined)).pipe(Effect.ensuring(Effect.sync(pool.detach)))
-        )
-        return Mongo.of({
-          client: opened.client,
-          db: opened.client.db(options.database ?? databaseName(uri)),
-          uri: shown,
-          connections: opened.pool.connections
-        })
-      })
-    )
+}>()("dag-observability/Mongo") {}
 
-  /** Connects to `MONGODB_URI`; fails with {@link MongoNotConfigured} when it is unset. */
-  static readonly layer: Layer.Layer<Mongo, Config.InvalidConfig | MongoNotConfigured | MongoUnavailable> =
-    Layer.unwrap(
-      Effect.flatMap(Config.mongodbUri, (uri) =>
-        Option.match(uri, {
-          onNone: () => Effect.fail(new MongoNotConfigured()),
-          onSome: (value) => Effect.succeed(Mongo.make(value))
-        }))
+/** Connects to `uri`; closes the client (never failing) when the scope closes. */
+export const make = (
+  uri: string,
+  options: Options = {}
+): Effect.Effect<Mongo["Service"], MongoUnavailable, Scope.Scope> =>
+  Effect.gen(function*() {
+    const shown = Settings.redactCredentials(uri)
+    const opened = yield* Effect.acquireRelease(
+      Effect.tryPromise({
+        try: () => open(uri, options),
+        catch: (error) => new MongoUnavailable({ uri: shown, reason: describeError(error) })
+      }),
+      ({ client, pool }) =>
+        Effect.promise(() => client.close().catch(() => undefined)).pipe(Effect.ensuring(Effect.sync(pool.detach)))
     )
-}
+    return Mongo.of({
+      client: opened.client,
+      db: opened.client.db(options.database ?? databaseName(uri)),
+      uri: shown,
+      connections: opened.pool.connections
+    })
+  })
+
+/** Connects to `uri` when built; closes the client when released. */
+export const layer = (uri: string, options: Options = {}): Layer.Layer<Mongo, MongoUnavailable> =>
+  Layer.effect(Mongo, make(uri, options))
+
+/**
+ * Connects to the URI read through Effect `Config`: `MONGODB_URI` unless
+ * given another; fails with {@link MongoNotConfigured} when it is unset.
+ */
+export const layerConfig = (
+  uri: Config.Config<Option.Option<string>> = Settings.mongodbUri,
+  options: Options = {}
+): Layer.Layer<Mongo, Settings.InvalidConfig | MongoNotConfigured | MongoUnavailable> =>
+  Layer.unwrap(
+    Effect.flatMap(Settings.read(uri), (value) =>
+      Option.match(value, {
+        onNone: () => Effect.fail(new MongoNotConfigured()),
+        onSome: (configured) => Effect.succeed(layer(configured, options))
+      }))
+  )

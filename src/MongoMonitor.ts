@@ -9,9 +9,11 @@
  *   the attributes of OpenTelemetry's database semantic conventions and never
  *   a document, filter or query value;
  * - `mongodb_command_duration_seconds{command,collection,outcome}` with the
- *   span as exemplar, and `storage_latency_seconds{operation,collection}` for
- *   successful writes (insert, update, delete, findAndModify);
+ *   span as exemplar;
  * - `mongodb_pool_connections{state}` from the pool events.
+ *
+ * Both families are registered on the current {@link Metrics} when the layer
+ * is built.
  *
  * A command whose reply carries write errors or a write concern error (a
  * duplicate key, say) ran but failed: its span is ERROR and its outcome
@@ -23,13 +25,15 @@
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Metrics, Mongo, MongoMonitor } from "dag-observability"
+ * import { Metrics } from "dag-observability"
+ * import * as Mongo from "dag-observability/Mongo"
+ * import * as MongoMonitor from "dag-observability/MongoMonitor"
  *
- * const MonitorLive = MongoMonitor.layer.pipe(Layer.provide(Mongo.Mongo.layer), Layer.provide(Metrics.Metrics.layer))
+ * const MongoLive = MongoMonitor.layer.pipe(Layer.provideMerge(Mongo.layerConfig()), Layer.provide(Metrics.layer))
  * ```
  */
 import { type Attributes, context, type Span, SpanKind, SpanStatusCode, trace, TraceFlags } from "@opentelemetry/api"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, type Scope } from "effect"
 import type { CommandFailedEvent, CommandStartedEvent, CommandSucceededEvent, Document } from "mongodb"
 import { listen } from "./internal/listen.ts"
 import { type ExemplarSpan, Metrics, observeWithSpan } from "./Metrics.ts"
@@ -37,9 +41,6 @@ import { Mongo, poolEvents, poolStates } from "./Mongo.ts"
 
 /** The instrumentation scope name of the command spans. */
 export const tracerName = "dag-observability"
-
-/** The write commands timed into `storage_latency_seconds` when they succeed. */
-export const writeCommands: ReadonlySet<string> = new Set(["insert", "update", "delete", "findAndModify"])
 
 /** The label value of command and collection names that are not kept. */
 export const otherLabel = "other"
@@ -136,10 +137,20 @@ const exemplarOf = (span: Span): ExemplarSpan => {
   return { traceId, spanId, sampled: span.isRecording() && (traceFlags & TraceFlags.SAMPLED) !== 0 }
 }
 
-/** Spans and metrics of the {@link Mongo} client's commands and pool while the layer's scope is open. */
-export const layer: Layer.Layer<never, never, Mongo | Metrics> = Layer.effectDiscard(Effect.gen(function*() {
+/** Spans and metrics of the {@link Mongo} client's commands and pool until the scope closes. */
+export const make: Effect.Effect<void, never, Mongo | Metrics | Scope.Scope> = Effect.gen(function*() {
   const mongo = yield* Mongo
-  const { instruments } = yield* Metrics
+  const metrics = yield* Metrics
+  const commandDuration = metrics.histogram({
+    name: "mongodb_command_duration_seconds",
+    help: "MongoDB driver command latency, by command, collection and outcome.",
+    labelNames: ["command", "collection", "outcome"]
+  })
+  const poolConnections = metrics.gauge({
+    name: "mongodb_pool_connections",
+    help: "MongoDB driver pool connections, by state (checked_out, available, pending).",
+    labelNames: ["state"]
+  })
   const inFlight = new Map<string, { readonly span: Span; readonly collection: string }>()
   const collections = new Set<string>()
 
@@ -182,16 +193,12 @@ export const layer: Layer.Layer<never, never, Mongo | Metrics> = Layer.effectDis
     const labels = { command: commandLabel(event.commandName), collection: command?.collection ?? otherLabel }
     const seconds = event.duration / 1000
     const outcome = failure === undefined ? "success" : "failure"
-    observeWithSpan(instruments.mongodbCommandDuration, { ...labels, outcome }, seconds, exemplar)
-    if (failure === undefined && writeCommands.has(event.commandName)) {
-      const target = { operation: labels.command, collection: labels.collection }
-      observeWithSpan(instruments.storageLatency, target, seconds, exemplar)
-    }
+    observeWithSpan(commandDuration, { ...labels, outcome }, seconds, exemplar)
   }
 
   const pool = () => {
     const counts = mongo.connections()
-    for (const state of poolStates) instruments.mongodbPoolConnections.set({ state }, counts[state])
+    for (const state of poolStates) poolConnections.set({ state }, counts[state])
   }
 
   yield* Effect.acquireRelease(
@@ -211,4 +218,7 @@ export const layer: Layer.Layer<never, never, Mongo | Metrics> = Layer.effectDis
         inFlight.clear()
       })
   )
-}))
+})
+
+/** {@link make} as a layer: the client's commands and pool observed while the layer is in use. */
+export const layer: Layer.Layer<never, never, Mongo | Metrics> = Layer.effectDiscard(make)

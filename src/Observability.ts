@@ -1,42 +1,38 @@
 /**
  * The layers a program provides once at its entry: {@link ObservabilityLive}
  * (tracing over OTLP gRPC, the metrics registry, the `/metrics` endpoint, all
- * configured from the environment) and, in specs, {@link ObservabilityTest}.
+ * configured through Effect `Config`) and, in specs, {@link ObservabilityTest}.
  *
  * @example
  * ```ts
- * import { NodeRuntime } from "@effect/platform-node"
  * import { Effect } from "effect"
- * import { ObservabilityLive, Poh } from "dag-observability"
+ * import { Main, ObservabilityLive } from "dag-observability"
  *
- * const program = Effect.gen(function*() {
- *   const poh = yield* Poh.Poh
- *   yield* poh.request({ txId: "tx-1", region: "eu-central" })
- * })
+ * const program = Effect.log("hello").pipe(Effect.withSpan("hello"))
  *
- * program.pipe(
- *   Effect.provide(Poh.Poh.layerInProcess()),
- *   Effect.provide(ObservabilityLive("sending-dag")),
- *   NodeRuntime.runMain
- * )
+ * program.pipe(Effect.provide(ObservabilityLive({ serviceName: "greeter", serviceVersion: "1.0.0" })), Main.runMain)
  * ```
  */
 import { Layer } from "effect"
-import type { ServeError } from "effect/http/HttpServerError"
-import type { InvalidConfig } from "./Config.ts"
-import { Metrics } from "./Metrics.ts"
-import { MetricsServer } from "./MetricsServer.ts"
-import { TestSpans } from "./Testing.ts"
+import * as Metrics from "./Metrics.ts"
+import * as MetricsServer from "./MetricsServer.ts"
+import type { InvalidConfig } from "./Settings.ts"
+import * as Testing from "./Testing.ts"
 import * as Tracing from "./Tracing.ts"
 
 /**
- * Tracing, Metrics and MetricsServer for the program `serviceName` (unless
- * `OTEL_SERVICE_NAME` says otherwise), configured from the environment.
+ * Tracing, Metrics and MetricsServer for the program named `resource` (a
+ * name, or a name with a version and more resource attributes), configured
+ * through Effect `Config`: the environment by default, any `ConfigProvider`
+ * the program provides above it.
  */
 export const ObservabilityLive = (
-  serviceName: string
-): Layer.Layer<Metrics | MetricsServer, InvalidConfig | ServeError> =>
-  Layer.merge(Tracing.layer(serviceName), MetricsServer.layer).pipe(Layer.provideMerge(Metrics.layer))
+  resource: Tracing.Resource | string
+): Layer.Layer<Metrics.Metrics | MetricsServer.MetricsServer, InvalidConfig | MetricsServer.MetricsServerError> =>
+  Layer.merge(Tracing.layerConfig(resource), MetricsServer.layerConfig()).pipe(Layer.provideMerge(Metrics.layer))
 
-/** The same services for specs: spans kept in memory ({@link TestSpans}) and a fresh registry. */
-export const ObservabilityTest: Layer.Layer<Metrics | TestSpans> = Layer.merge(TestSpans.layer, Metrics.layerTest)
+/** The same services for specs: spans kept in memory ({@link Testing.TestSpans}) and a fresh registry. */
+export const ObservabilityTest: Layer.Layer<Metrics.Metrics | Testing.TestSpans> = Layer.merge(
+  Testing.layer,
+  Metrics.layerTest
+)

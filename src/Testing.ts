@@ -12,7 +12,7 @@
  * it.effect("records a span", () =>
  *   Effect.gen(function*() {
  *     yield* Effect.void.pipe(Effect.withSpan("work"))
- *     const spans = yield* Testing.TestSpans.use((spans) => spans.finished)
+ *     const spans = yield* Testing.finishedSpans
  *     assert.deepStrictEqual(spans.map((span) => span.name), ["work"])
  *   }).pipe(Effect.provide(ObservabilityTest)))
  * ```
@@ -29,29 +29,38 @@ export class TestSpans extends Context.Service<TestSpans, {
   readonly finished: Effect.Effect<ReadonlyArray<ReadableSpan>>
   /** Forgets the spans finished so far. */
   readonly clear: Effect.Effect<void>
-}>()("dag-observability/TestSpans") {
-  /** Tracing through the OpenTelemetry SDK into memory, every span sampled, as service `test`. */
-  static readonly layer: Layer.Layer<TestSpans> = Layer.unwrap(Effect.sync(() => {
-    let spans: Array<ReadableSpan> = []
-    const processor: SpanProcessor = {
-      onStart: () => undefined,
-      onEnd: (span) => {
-        spans.push(span)
-      },
-      forceFlush: () => Promise.resolve(),
-      shutdown: () => Promise.resolve()
-    }
-    return Layer.merge(
-      Layer.succeed(TestSpans, {
-        finished: Effect.sync(() => [...spans]),
-        clear: Effect.sync(() => {
-          spans = []
-        })
-      }),
-      Tracing.layerProvider(processor, { serviceName: "test", sampler: new AlwaysOnSampler(), shutdownTimeout: 0 })
-    )
-  }))
-}
+}>()("dag-observability/TestSpans") {}
+
+/** The spans finished so far, in the order they ended. */
+export const finishedSpans: Effect.Effect<ReadonlyArray<ReadableSpan>, never, TestSpans> = TestSpans.use((spans) =>
+  spans.finished
+)
+
+/** Tracing through the OpenTelemetry SDK into memory, every span sampled, as service `test`. */
+export const layer: Layer.Layer<TestSpans> = Layer.unwrap(Effect.sync(() => {
+  let spans: Array<ReadableSpan> = []
+  const processor: SpanProcessor = {
+    onStart: () => undefined,
+    onEnd: (span) => {
+      spans.push(span)
+    },
+    forceFlush: () => Promise.resolve(),
+    shutdown: () => Promise.resolve()
+  }
+  return Layer.merge(
+    Layer.succeed(TestSpans, {
+      finished: Effect.sync(() => [...spans]),
+      clear: Effect.sync(() => {
+        spans = []
+      })
+    }),
+    Tracing.layerProvider(processor, {
+      resource: { serviceName: "test" },
+      sampler: new AlwaysOnSampler(),
+      shutdownTimeout: 0
+    })
+  )
+}))
 
 /** A finished span with its children, in start order. */
 export interface SpanNode {

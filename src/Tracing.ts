@@ -14,7 +14,9 @@
  * import { Layer } from "effect"
  * import { Metrics, Tracing } from "dag-observability"
  *
- * const TracingLive = Tracing.layer("poh-node").pipe(Layer.provide(Metrics.Metrics.layer))
+ * const TracingLive = Tracing.layerConfig({ serviceName: "poh-node", serviceVersion: "1.2.0" }).pipe(
+ *   Layer.provide(Metrics.layer)
+ * )
  * ```
  */
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
@@ -35,13 +37,38 @@ import {
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
-import { Duration, Effect, Layer, References, Tracer } from "effect"
-import * as Config from "./Config.ts"
+import { Config, Duration, Effect, Layer, Option, References, Tracer } from "effect"
 import { enteringOncePerRun } from "./internal/fiberContext.ts"
 import { Metrics } from "./Metrics.ts"
+import * as Settings from "./Settings.ts"
 
-/** Builds the sampler a {@link Config.SamplerSetting} names. */
-export const makeSampler = (setting: Config.SamplerSetting): Sampler => {
+/** Who is tracing: the program's name and, optionally, its version and more resource attributes. */
+export interface Resource {
+  readonly serviceName: string
+  readonly serviceVersion?: string | undefined
+  /** Resource attributes such as `deployment.environment.name`. */
+  readonly attributes?: Attributes | undefined
+}
+
+/**
+ * The resource attributes of `resource` as the environment completes them:
+ * `OTEL_RESOURCE_ATTRIBUTES` under what the program gives (the OpenTelemetry
+ * specification puts the user's resource first), `OTEL_SERVICE_NAME` over
+ * both for `service.name`.
+ */
+export const resourceConfig = (resource: Resource | string): Config.Config<Resource> =>
+  Config.map(Config.all([Settings.serviceName, Settings.resourceAttributes]), ([serviceName, fromEnv]) => {
+    const given = typeof resource === "string" ? { serviceName: resource } : resource
+    const { "service.name": _, "service.version": envVersion, ...attributes } = fromEnv
+    return {
+      serviceName: Option.getOrElse(serviceName, () => given.serviceName),
+      serviceVersion: given.serviceVersion ?? envVersion,
+      attributes: { ...attributes, ...given.attributes }
+    }
+  })
+
+/** Builds the sampler a {@link Settings.SamplerSetting} names. */
+export const makeSampler = (setting: Settings.SamplerSetting): Sampler => {
   const ratio = new TraceIdRatioBasedSampler(setting.ratio)
   switch (setting.name) {
     case "always_on":
@@ -61,10 +88,8 @@ export const makeSampler = (setting: Config.SamplerSetting): Sampler => {
 
 /** Options of {@link layerProvider}. */
 export interface ProviderOptions {
-  readonly serviceName: string
+  readonly resource: Resource
   readonly sampler: Sampler
-  /** Resource attributes beside `service.name`. */
-  readonly attributes?: Attributes
   /** How long shutdown may flush before it gives up. */
   readonly shutdownTimeout: Duration.Input
 }
@@ -82,12 +107,11 @@ export const layerProvider = (processor: SpanProcessor, options: ProviderOptions
     const registered = Effect.acquireRelease(
       Effect.sync(() => {
         const provider = new NodeTracerProvider({
-          resource: resourceFromAttributes(
-            OtelResource.configToAttributes({
-              serviceName: options.serviceName,
-              ...(options.attributes === undefined ? {} : { attributes: options.attributes })
-            })
-          ),
+          resource: resourceFromAttributes(OtelResource.configToAttributes({
+            serviceName: options.resource.serviceName,
+            ...(options.resource.serviceVersion === undefined ? {} : { serviceVersion: options.resource.serviceVersion }),
+            ...(options.resource.attributes === undefined ? {} : { attributes: options.resource.attributes })
+          })),
           sampler: options.sampler,
           spanProcessors: [processor]
         })
@@ -112,14 +136,27 @@ export const layerProvider = (processor: SpanProcessor, options: ProviderOptions
       )
   }))
 
+/** What became of finished spans handed to the exporter. */
+export type SpanExportOutcome = "exported" | "failed" | "dropped"
+
+/** Counts `count` spans whose export ended as `outcome`. */
+export type RecordExport = (outcome: SpanExportOutcome, count: number) => void
+
+/** `otlp_exported_spans_total{outcome}` on the registry, as a {@link RecordExport}. */
+export const exportCounter = (metrics: Metrics["Service"]): RecordExport => {
+  const counter = metrics.counter({
+    name: "otlp_exported_spans_total",
+    help: "Finished spans handed to the OTLP exporter, by outcome (exported, failed, dropped).",
+    labelNames: ["outcome"]
+  })
+  return (outcome, count) => counter.inc({ outcome }, count)
+}
+
 /**
  * Wraps an exporter so each batch's outcome is counted, and never rejects:
  * a failed export is reported to the processor as a failure result.
  */
-export const countingExporter = (
-  exporter: SpanExporter,
-  record: Metrics["Service"]["recordSpanExport"]
-): SpanExporter => ({
+export const countingExporter = (exporter: SpanExporter, record: RecordExport): SpanExporter => ({
   export: (spans, done) => {
     try {
       exporter.export(spans, (result) => {
@@ -140,7 +177,7 @@ export const countingExporter = (
  * only what it says of dropped spans (`error.type="queue_full"`), counted as
  * `otlp_exported_spans_total{outcome="dropped"}`.
  */
-const dropCounter = (record: Metrics["Service"]["recordSpanExport"]): MeterProvider => ({
+const dropCounter = (record: RecordExport): MeterProvider => ({
   getMeter: () => {
     const meter = createNoopMeter()
     return Object.assign(Object.create(meter) as typeof meter, {
@@ -153,12 +190,11 @@ const dropCounter = (record: Metrics["Service"]["recordSpanExport"]): MeterProvi
   }
 })
 
-/** Options of {@link make}. */
+/** Options of {@link layer}. */
 export interface Options {
-  readonly serviceName: string
+  readonly resource: Resource
   readonly otlpEndpoint: string
-  readonly sampler: Config.SamplerSetting
-  readonly attributes?: Attributes
+  readonly sampler: Settings.SamplerSetting
   /** Spans kept waiting for export at most; more are dropped and counted. */
   readonly maxQueueSize?: number
   readonly scheduledDelay?: Duration.Input
@@ -166,42 +202,46 @@ export interface Options {
   readonly shutdownTimeout?: Duration.Input
 }
 
-/** Tracing exported over OTLP gRPC to `otlpEndpoint`, with a bounded batch queue. */
-export const make = (options: Options): Layer.Layer<never, never, Metrics> =>
+/**
+ * Tracing exported over OTLP gRPC to `otlpEndpoint`, with a bounded batch
+ * queue; export outcomes counted in `otlp_exported_spans_total{outcome}`.
+ */
+export const layer = (options: Options): Layer.Layer<never, never, Metrics> =>
   Layer.unwrap(Effect.gen(function*() {
-    const metrics = yield* Metrics
+    const record = exportCounter(yield* Metrics)
     const exporter = new OTLPTraceExporter({
       url: options.otlpEndpoint,
       timeoutMillis: Duration.toMillis(options.exportTimeout ?? "5 seconds")
     })
     const processor = new BatchSpanProcessor({
-      exporter: countingExporter(exporter, metrics.recordSpanExport),
+      exporter: countingExporter(exporter, record),
       maxQueueSize: options.maxQueueSize ?? 2048,
       maxExportBatchSize: 512,
       scheduledDelayMillis: Duration.toMillis(options.scheduledDelay ?? "1 second"),
       exportTimeoutMillis: Duration.toMillis(options.exportTimeout ?? "5 seconds"),
-      selfObsMeterProvider: dropCounter(metrics.recordSpanExport)
+      selfObsMeterProvider: dropCounter(record)
     })
     return layerProvider(processor, {
-      serviceName: options.serviceName,
+      resource: options.resource,
       sampler: makeSampler(options.sampler),
-      ...(options.attributes === undefined ? {} : { attributes: options.attributes }),
       shutdownTimeout: options.shutdownTimeout ?? "3 seconds"
     })
   }))
 
 /**
- * Tracing from the environment (SPEC §3): OTLP endpoint, sampler and service
- * name. `OTEL_SDK_DISABLED=true` turns tracing off: Effect's tracer is disabled
- * too, so no span is made or exported, and no latency sample carries an
- * exemplar pointing at a trace that exists nowhere; metrics stay on.
+ * Tracing configured through Effect `Config` (SPEC §3): OTLP endpoint,
+ * sampler, `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` completing the
+ * program's `resource` (see {@link resourceConfig}). `OTEL_SDK_DISABLED=true`
+ * turns tracing off: Effect's tracer is disabled too, so no span is made or
+ * exported, and no latency sample carries an exemplar pointing at a trace that
+ * exists nowhere; metrics stay on.
  */
-export const layer = (serviceName: string): Layer.Layer<never, Config.InvalidConfig, Metrics> =>
+export const layerConfig = (resource: Resource | string): Layer.Layer<never, Settings.InvalidConfig, Metrics> =>
   Layer.unwrap(Effect.gen(function*() {
-    if (yield* Config.sdkDisabled) return Layer.succeed(References.TracerEnabled)(false)
-    return make(yield* Effect.all({
-      serviceName: Config.serviceName(serviceName),
-      otlpEndpoint: Config.otlpEndpoint,
-      sampler: Config.sampler
+    if (yield* Settings.read(Settings.sdkDisabled)) return Layer.succeed(References.TracerEnabled)(false)
+    return layer(yield* Settings.read({
+      resource: resourceConfig(resource),
+      otlpEndpoint: Settings.otlpEndpoint,
+      sampler: Settings.sampler
     }))
   }))

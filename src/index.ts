@@ -1,40 +1,14 @@
 /**
- * dag-observability: Effect-based observability for a DAG network — traces
- * through OpenTelemetry, metrics through prom-client.
+ * dag-observability: observability for Effect programs — traces through
+ * OpenTelemetry, metrics through prom-client, both provided by one layer at
+ * the program's entry. The modules that need an optional peer are subpaths
+ * of their own: `dag-observability/Grpc` (`@grpc/grpc-js`),
+ * `dag-observability/Mongo` and `dag-observability/MongoMonitor`
+ * (`mongodb`); the DAG network's domain is `dag-observability/dag`.
  */
 
-/** Settings read from the environment (SPEC §3). */
-export * as Config from "./Config.ts"
-
-/** The metrics service and its registry. */
-export * as Metrics from "./Metrics.ts"
-
-/** The `/metrics` endpoint. */
-export * as MetricsServer from "./MetricsServer.ts"
-
-/** Tracing over OTLP gRPC. */
-export * as Tracing from "./Tracing.ts"
-
-/** The PoH workflow, its transport and the node's sequencer. */
-export * as Poh from "./Poh.ts"
-
-/** Who is online. */
-export * as Presence from "./Presence.ts"
-
-/** Storage of approved transactions. */
-export * as Storage from "./Storage.ts"
-
-/** The MongoDB client and database. */
-export * as Mongo from "./Mongo.ts"
-
-/** Spans and metrics of every MongoDB command, and the pool's connections. */
-export * as MongoMonitor from "./MongoMonitor.ts"
-
-/** Storage of approved transactions in MongoDB. */
-export * as MongoStorage from "./MongoStorage.ts"
-
-/** Transactions and the commit workflow. */
-export * as Transaction from "./Transaction.ts"
+/** {@link ObservabilityLive} and {@link ObservabilityTest}: everything at a program's entry. */
+export { ObservabilityLive, ObservabilityTest } from "./Observability.ts"
 
 /** One-line instrumentation of Effect's HTTP server. */
 export * as Http from "./Http.ts"
@@ -42,13 +16,17 @@ export * as Http from "./Http.ts"
 /** Running a program with graceful shutdown on signals. */
 export * as Main from "./Main.ts"
 
+/** The metrics registry and its instruments. */
+export * as Metrics from "./Metrics.ts"
+
+/** The `/metrics` endpoint. */
+export * as MetricsServer from "./MetricsServer.ts"
+
+/** The environment settings (SPEC §3) as Effect `Config` values. */
+export * as Settings from "./Settings.ts"
+
 /** Finished spans and metric values in specs. */
 export * as Testing from "./Testing.ts"
 
-export { ObservabilityLive, ObservabilityTest } from "./Observability.ts"
-
-/** One-line tracing and metrics for grpc-js servers and clients, and Effect handlers as unary methods. */
-export * as Grpc from "./Grpc.ts"
-
-/** PoH over gRPC: the sending DAG's client and the PoH node's server. */
-export * as PohGrpc from "./PohGrpc.ts"
+/** Tracing over OTLP gRPC. */
+export * as Tracing from "./Tracing.ts"

@@ -6,7 +6,7 @@
  * @example
  * ```ts
  * import { Effect, Schema } from "effect"
- * import { Transaction } from "dag-observability"
+ * import { Transaction } from "dag-observability/dag"
  *
  * const submit = (body: unknown) =>
  *   Effect.flatMap(Schema.decodeUnknownEffect(Transaction.Transaction)(body), (tx) => Transaction.commit(tx))
@@ -14,7 +14,7 @@
  */
 import { randomUUID } from "node:crypto"
 import { Effect, Schema } from "effect"
-import { Metrics } from "./Metrics.ts"
+import { DagMetrics } from "./DagMetrics.ts"
 import { Poh } from "./Poh.ts"
 import { Presence } from "./Presence.ts"
 import { Storage, StoredTransaction } from "./Storage.ts"
@@ -22,7 +22,7 @@ import { Storage, StoredTransaction } from "./Storage.ts"
 const text = (max: number) => Schema.String.check(Schema.isMinLength(1), Schema.isMaxLength(max))
 
 /** A transaction request (SPEC §6): `from`, `to` 1–128 characters, `amount` > 0, `region`, optional `memo` ≤ 1 KiB. */
-export class Transaction extends Schema.Class<Transaction>("dag-observability/Transaction")({
+export class Transaction extends Schema.Class<Transaction>("dag-observability/dag/Transaction")({
   from: text(128),
   to: text(128),
   amount: Schema.Number.check(Schema.isFinite(), Schema.isGreaterThan(0)),
@@ -40,7 +40,7 @@ export const commit = Effect.fnUntraced(function*(tx: Transaction, id: string = 
   const presence = yield* Presence
   const poh = yield* Poh
   const storage = yield* Storage
-  const metrics = yield* Metrics
+  const metrics = yield* DagMetrics
   const nodes = yield* presence.onlineNodes(tx.region).pipe(Effect.orElseSucceed(() => []))
   const target = nodes[0]
   const ack = yield* poh.request(

@@ -13,22 +13,25 @@
  * {@link StoredTransaction} is also {@link StorageUnavailable}: that record
  * cannot be served, and the caller answers as for an outage.
  *
- * `storage_latency_seconds` is not recorded here: `MongoMonitor` times every
- * write command. The driver reconnects by itself after an outage; the layer
- * needs no rebuilding.
+ * Each acknowledged write is timed into `storage_latency_seconds`
+ * (`MongoMonitor`, when installed, also times every driver command). The
+ * driver reconnects by itself after an outage; the layer needs no rebuilding.
  *
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Mongo, MongoMonitor, MongoStorage } from "dag-observability"
+ * import * as Mongo from "dag-observability/Mongo"
+ * import * as MongoMonitor from "dag-observability/MongoMonitor"
+ * import { MongoStorage } from "dag-observability/dag"
  *
- * const StorageLive = Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provide(Mongo.Mongo.layer))
+ * const StorageLive = Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provide(Mongo.layerConfig()))
  * ```
  */
 import { Effect, Layer, Option, Schema } from "effect"
 import { MongoError, MongoServerError } from "mongodb"
-import { Mongo } from "./Mongo.ts"
-import { DuplicateTransaction, Storage, StorageUnavailable, StoredTransaction } from "./Storage.ts"
+import { Mongo } from "../Mongo.ts"
+import { DagMetrics } from "./DagMetrics.ts"
+import { DuplicateTransaction, make, Storage, StorageUnavailable, StoredTransaction, timed } from "./Storage.ts"
 
 /** The collection holding approved transactions. */
 export const collectionName = "transactions"
@@ -56,20 +59,25 @@ const decode = (document: unknown) =>
   Schema.decodeUnknownEffect(StoredTransaction)({ ...(document as object), id: (document as { _id: unknown })._id })
 
 /** {@link Storage} over the `transactions` collection of the {@link Mongo} database. */
-export const layer: Layer.Layer<Storage, never, Mongo> = Layer.effect(
+export const layer: Layer.Layer<Storage, never, Mongo | DagMetrics> = Layer.effect(
   Storage,
   Effect.gen(function*() {
     const { db } = yield* Mongo
+    const metrics = yield* DagMetrics
     const transactions = db.collection<TransactionDocument>(collectionName)
-    return Storage.make({
+    return yield* make({
       persist: (tx) =>
-        Effect.tryPromise({
-          try: () => transactions.insertOne(toDocument(tx), { writeConcern, ignoreUndefined: true }),
-          catch: (error) =>
-            error instanceof MongoError && error.code === duplicateKey
-              ? new DuplicateTransaction({ id: tx.id })
-              : new StorageUnavailable({ operation: "persist", reason: reasonOf(error) })
-        }).pipe(Effect.asVoid),
+        timed(
+          metrics,
+          Effect.tryPromise({
+            try: () => transactions.insertOne(toDocument(tx), { writeConcern, ignoreUndefined: true }),
+            catch: (error) =>
+              error instanceof MongoError && error.code === duplicateKey
+                ? new DuplicateTransaction({ id: tx.id })
+                : new StorageUnavailable({ operation: "persist", reason: reasonOf(error) })
+          }),
+          { operation: "insert", collection: collectionName }
+        ).pipe(Effect.asVoid),
       find: (id) =>
         Effect.tryPromise({
           try: () => transactions.findOne({ _id: id }),

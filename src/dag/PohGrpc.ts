@@ -8,14 +8,14 @@
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Poh, PohGrpc } from "dag-observability"
+ * import { Poh, PohGrpc } from "dag-observability/dag"
  *
  * // the sending DAG
- * const PohLive = Poh.Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: "127.0.0.1:50051" })))
+ * const PohLive = Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: "127.0.0.1:50051" })))
  *
  * // the PoH node
  * const NodeLive = PohGrpc.layerServer({ host: "0.0.0.0", port: 50051 }).pipe(
- *   Layer.provide(Poh.PohSequencer.layer("poh-1"))
+ *   Layer.provide(Poh.layerSequencer("poh-1"))
  * )
  * ```
  */
@@ -23,12 +23,13 @@ import { join } from "node:path"
 import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { Cause, Context, Duration, Effect, Layer, RcMap, Schema } from "effect"
-import * as Grpc from "./Grpc.ts"
-import { Metrics } from "./Metrics.ts"
+import * as Grpc from "../Grpc.ts"
+import type { Metrics } from "../Metrics.ts"
+import { formatAddress } from "../Settings.ts"
 import { PohAck, PohClient, type PohRequest, PohSequencer, PohUnavailable } from "./Poh.ts"
 
 /** Where `poh.proto` lies: `proto/` at the package root, beside `src/` and `dist/`. */
-export const protoPath: string = join(import.meta.dirname, "..", "proto", "poh.proto")
+export const protoPath: string = join(import.meta.dirname, "..", "..", "proto", "poh.proto")
 
 /** The full name of the service. */
 export const serviceName = "poh.PohService"
@@ -64,11 +65,7 @@ export class PohNode extends Context.Service<PohNode, {
   /** `host:port` it listens on, with the real port when bound to port 0. */
   readonly address: string
   readonly port: number
-}>()("dag-observability/PohNode") {}
-
-/** `host:port`, the host in brackets when it is an IPv6 address. */
-export const formatAddress = (host: string, port: number): string =>
-  host.includes(":") ? `[${host}]:${port}` : `${host}:${port}`
+}>()("dag-observability/dag/PohNode") {}
 
 /** Options of {@link layerServer}. */
 export interface ServerOptions {
@@ -104,7 +101,7 @@ export const layerServer = (
   Layer.effect(
     PohNode,
     Effect.gen(function*() {
-      const metrics = yield* Metrics
+      const interceptor = yield* Grpc.serverInterceptor
       const sequencer = yield* PohSequencer
       const request = yield* Grpc.unary({
         request: PohRequestMessage,
@@ -112,7 +109,7 @@ export const layerServer = (
       })
       const address = formatAddress(options.host, options.port)
       const server = yield* Effect.acquireRelease(
-        Effect.sync(() => new grpc.Server({ interceptors: [Grpc.serverInterceptor(metrics)] })),
+        Effect.sync(() => new grpc.Server({ interceptors: [interceptor] })),
         (started) => shutdown(started, options.shutdownTimeout ?? "5 seconds")
       )
       server.addService(loadService(), { Request: request })
@@ -149,19 +146,16 @@ export const layerClient = (options: ClientOptions): Layer.Layer<PohClient, neve
   Layer.effect(
     PohClient,
     Effect.gen(function*() {
-      const metrics = yield* Metrics
       const method = loadService()["Request"]!
       const deadline = Duration.toMillis(Duration.fromInputUnsafe(options.deadline ?? "5 seconds"))
       const channels = yield* RcMap.make({
         lookup: (address: string) =>
           Effect.acquireRelease(
-            Effect.try({
-              try: () =>
-                new grpc.Client(address, grpc.credentials.createInsecure(), {
-                  interceptors: [Grpc.clientInterceptor(metrics, { address })]
-                }),
-              catch: (error) => `bad node address ${JSON.stringify(address)}: ${String(error)}`
-            }),
+            Effect.flatMap(Grpc.clientInterceptor({ address }), (traced) =>
+              Effect.try({
+                try: () => new grpc.Client(address, grpc.credentials.createInsecure(), { interceptors: [traced] }),
+                catch: (error) => `bad node address ${JSON.stringify(address)}: ${String(error)}`
+              })),
             (client) => Effect.sync(() => client.close())
           ),
         capacity: options.maxNodes ?? 16,
