@@ -1,8 +1,10 @@
 import { defineConfig } from "vitest/config"
 
 /**
- * Two projects: `unit` needs nothing running; `integration` starts FerretDB
- * and Jaeger once per run (test/servers/globalSetup.ts) and Prometheus per test.
+ * Three projects: `unit` needs nothing running; `integration` starts FerretDB
+ * and Jaeger once per run (test/servers/globalSetup.ts) and Prometheus per test;
+ * `package` packs the library and installs it into a fresh project as a user
+ * would (it needs the npm registry or npm's cache).
  * `npx vitest run --project unit` runs the specs alone.
  */
 export default defineConfig({
@@ -19,7 +21,8 @@ export default defineConfig({
           include: ["test/integration/**/*.test.ts"],
           globalSetup: ["test/servers/globalSetup.ts"]
         }
-      }
+      },
+      { extends: true, test: { name: "package", include: ["test/package/**/*.test.ts"], testTimeout: 120_000 } }
     ]
   }
 })

@@ -44,7 +44,7 @@ const machineLine = pinToCore1()
 const serverScript = fileURLToPath(new URL("./http/server.ts", import.meta.url))
 const service = "sending-dag"
 
-/** What `Tracing.make` holds at most before an export settles: its queue and the batch being exported. */
+/** What `Tracing.layer` holds at most before an export settles: its queue and the batch being exported. */
 const held = 2048 + 512
 
 interface Report extends ExportReport {

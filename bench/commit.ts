@@ -6,7 +6,8 @@
  */
 import { AlwaysOnSampler, type SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer } from "effect"
-import { Metrics, Poh, Presence, Storage, Tracing, Transaction } from "../src/index.ts"
+import { DagMetrics, Poh, Presence, Storage, Transaction } from "../src/dag/index.ts"
+import { Metrics, Tracing } from "../src/index.ts"
 import { type SpanTally, total } from "./support.ts"
 
 /** The spans of one workflow; only `POST /tx` has no parent. */
@@ -24,21 +25,24 @@ export const counted = [
 
 export const presenceNodes = [{ id: "n1", region: "eu-central", address: "in-process" }]
 
-/** Presence, in-process PoH and `storage` (the in-memory store by default) over `metrics` (a fresh test registry). */
+/**
+ * Presence, in-process PoH and `storage` (the in-memory store by default) over the DAG's metrics on `metrics` (a
+ * fresh test registry by default).
+ */
 export const workflowsLayer = <E = never>(options: {
-  readonly storage?: Layer.Layer<Storage.Storage, never, Metrics.Metrics>
+  readonly storage?: Layer.Layer<Storage.Storage, never, DagMetrics.DagMetrics>
   readonly metrics?: Layer.Layer<Metrics.Metrics, E>
 } = {}) =>
   Layer.mergeAll(
-    Poh.Poh.layerInProcess("bench"),
-    options.storage ?? Storage.Storage.layerMemory,
-    Presence.Presence.layerStatic({ nodes: presenceNodes, failureRatio: 0 })
-  ).pipe(Layer.provideMerge(options.metrics ?? Metrics.Metrics.layerTest))
+    Poh.layerInProcess("bench"),
+    options.storage ?? Storage.layerMemory,
+    Presence.layerStatic({ nodes: presenceNodes, failureRatio: 0 })
+  ).pipe(Layer.provideMerge(DagMetrics.layer()), Layer.provideMerge(options.metrics ?? Metrics.layerTest))
 
 /** This library's tracing as the benchmarks install it: every span sampled, handed to `processor`. */
 export const tracing = (processor: SpanProcessor): Layer.Layer<never> =>
   Tracing.layerProvider(processor, {
-    serviceName: "bench",
+    resource: { serviceName: "bench" },
     sampler: new AlwaysOnSampler(),
     shutdownTimeout: "5 seconds"
   })

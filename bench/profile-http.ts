@@ -19,7 +19,7 @@ const rounds = Number(process.env["ROUNDS"] ?? 5)
 const only = process.env["ONLY"]
 const body = JSON.stringify({ from: "alice", to: "bob", amount: 5, region: "eu-central" })
 
-const workflows = workflowsLayer({ metrics: Metrics.Metrics.layer })
+const workflows = workflowsLayer({ metrics: Metrics.layer })
 
 /** The routes with this library's HTTP middleware (Effect's own HTTP span off), as `Http.serve` serves them. */
 const instrumented = Layer.merge(SendingDagApi.Routes, Http.middleware).pipe(

@@ -30,7 +30,7 @@
 import { fileURLToPath } from "node:url"
 import { MongoClient } from "mongodb"
 import { startFerretDB, startJaeger } from "../servers/Servers.ts"
-import { MongoStorage } from "../src/index.ts"
+import * as MongoStorage from "../src/dag/MongoStorage.ts"
 import {
   compare,
   type Contender,

@@ -15,7 +15,7 @@
  * defaults).
  */
 import { Effect, Layer, ManagedRuntime, Option } from "effect"
-import { Metrics, Storage } from "../src/index.ts"
+import { DagMetrics, Storage } from "../src/dag/index.ts"
 import { checkMetrics, checkSpans, commits, registry, tracing, workflowsLayer } from "./commit.ts"
 import { countingProcessor, describeTally, machine, makeTally } from "./support.ts"
 
@@ -31,9 +31,9 @@ if (gc === undefined) throw new Error("run with node --expose-gc (npm run bench:
 /** A store of the last `keep` transactions that, like `Storage.layerMemory`, times its writes. */
 const windowStore = Layer.effect(
   Storage.Storage,
-  Effect.map(Metrics.Metrics, (metrics) => {
+  Effect.flatMap(DagMetrics.DagMetrics, (metrics) => {
     const rows = new Map<string, Storage.StoredTransaction>()
-    return Storage.Storage.make({
+    return Storage.make({
       persist: (tx) =>
         Effect.suspend(() => {
           const started = performance.now()

@@ -86,6 +86,16 @@ export const total = async (
     .reduce((sum, value) => sum + value.value, 0)
 }
 
+/**
+ * {@link total}, or 0 when no instrument is registered as `name`: instrumentations register theirs when they are
+ * used, so a set-up without, say, OTLP export has no `otlp_exported_spans_total` and has exported nothing.
+ */
+export const recorded = async (
+  registry: { getSingleMetric(name: string): Metric | undefined },
+  name: string,
+  labels: Readonly<Record<string, string>> = {}
+): Promise<number> => registry.getSingleMetric(name) === undefined ? 0 : total(registry, name, labels)
+
 /** `a / b` to two decimals with a `×`. */
 export const ratio = (a: number, b: number): string => `${(a / b).toFixed(2)}×`
 

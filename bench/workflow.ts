@@ -20,7 +20,8 @@ import { type Span, SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import { resourceFromAttributes } from "@opentelemetry/resources"
 import { AlwaysOnSampler, BasicTracerProvider } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, ManagedRuntime } from "effect"
-import { Config, Metrics } from "../src/index.ts"
+import { DagMetrics } from "../src/dag/index.ts"
+import { Metrics } from "../src/index.ts"
 import {
   checkMetrics,
   checkSpans,
@@ -74,13 +75,44 @@ const exemplar = <L extends string>(span: Span | undefined): Partial<Record<L, s
   return { trace_id: context.traceId, span_id: context.spanId } as Partial<Record<L, string>>
 }
 
+/**
+ * The six instruments the library's workflows update, registered by hand on `metrics` as `DagMetrics.layer` does:
+ * the same names, label names and buckets, exemplars on the histograms.
+ */
+const instruments = (metrics: Metrics.Metrics["Service"]) => ({
+  pohRequests: metrics.counter({
+    name: "poh_requests_total",
+    help: "PoH_REQUESTs issued, by region and status (ok, error, timeout).",
+    labelNames: ["region", "status"]
+  }),
+  pohAcks: metrics.counter({ name: "poh_ack_total", help: "PoH_ACKs received, by region.", labelNames: ["region"] }),
+  approvalLatency: metrics.histogram({
+    name: "poh_approval_latency_seconds",
+    help: "Time from PoH_REQUEST issued to PoH_ACK received (approval delay).",
+    labelNames: ["region"]
+  }),
+  txCommitted: metrics.counter({
+    name: "tx_committed_total",
+    help: "Transactions acknowledged by PoH and persisted.",
+    labelNames: ["region"]
+  }),
+  storageLatency: metrics.histogram({
+    name: "storage_latency_seconds",
+    help: "Storage write completion latency.",
+    labelNames: ["operation", "collection"]
+  }),
+  presenceCalls: metrics.counter({
+    name: "presence_calls_total",
+    help: "Presence look-ups, by region and outcome (success, failure).",
+    labelNames: ["region", "outcome"]
+  })
+})
+
 /** The same work as the library's in-memory workflows, with prom-client updated by hand; `withSpans` adds the spans. */
 const makePlain = async (withSpans: boolean, tally: SpanTally) => {
-  const metrics = await Effect.runPromise(
-    Metrics.Metrics.make({ regions: Config.defaultRegions, defaultMetrics: false })
-  )
-  const m = metrics.instruments
-  const allowed = new Set(Config.defaultRegions)
+  const metrics = await Effect.runPromise(Metrics.make({ defaultMetrics: false }))
+  const m = instruments(metrics)
+  const allowed = new Set(DagMetrics.defaultRegions)
   const region = (value: string) => allowed.has(value) ? value : "other"
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes({ "service.name": "bench-raw" }),

@@ -8,7 +8,8 @@
  */
 import { ConfigProvider, Effect, Layer } from "effect"
 import { Main, MetricsServer, ObservabilityLive, Settings } from "../src/index.ts"
-import { Poh, PohGrpc } from "../src/dag/index.ts"
+import { Poh } from "../src/dag/index.ts"
+import * as PohGrpc from "../src/dag/PohGrpc.ts"
 
 const settings = Settings.read({
   bind: Settings.setting("POH_GRPC_BIND", { host: "0.0.0.0", port: 50051 }, Settings.bind("0.0.0.0:50051")),

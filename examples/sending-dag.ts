@@ -11,7 +11,9 @@ import { Effect, Layer, Option } from "effect"
 import { Main, ObservabilityLive, Settings } from "../src/index.ts"
 import * as Mongo from "../src/Mongo.ts"
 import * as MongoMonitor from "../src/MongoMonitor.ts"
-import { DagMetrics, MongoStorage, Poh, PohGrpc, Presence, Storage } from "../src/dag/index.ts"
+import { DagMetrics, Poh, Presence, Storage } from "../src/dag/index.ts"
+import * as MongoStorage from "../src/dag/MongoStorage.ts"
+import * as PohGrpc from "../src/dag/PohGrpc.ts"
 import * as SendingDagApi from "./SendingDagApi.ts"
 
 const settings = Settings.read({

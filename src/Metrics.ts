@@ -92,33 +92,50 @@ const gaugesNamedTotal = ["nodejs_active_handles_total", "nodejs_active_requests
 
 type Kind = "counter" | "gauge" | "histogram"
 
-/** The instrument `name` of `kind`; one registered under that name before must be the same kind with the same labels. */
+const labelList = (names: ReadonlyArray<string> | undefined) => (names ?? []).toSorted().join(",")
+
+/** What a registered instrument says of itself (prom-client keeps these as plain fields). */
+interface Registered {
+  readonly type?: string
+  readonly labelNames?: ReadonlyArray<string>
+  readonly upperBounds?: ReadonlyArray<number>
+}
+
+/**
+ * The instrument `name` of `kind`; one registered under that name before must
+ * be the same kind with the same labels (and, for a histogram asked with
+ * `buckets`, those buckets).
+ */
 const instrument = <M extends Metric>(
   registry: Registry<OpenMetricsContentType>,
   kind: Kind,
-  options: InstrumentOptions<string>,
+  options: HistogramOptions<string>,
   create: () => M
 ): M => {
-  const existing = registry.getSingleMetric(options.name) as (M & { readonly labelNames?: ReadonlyArray<string> })
+  const existing = registry.getSingleMetric(options.name) as (M & Registered) | undefined
   if (existing === undefined) return create()
-  const labels = (names: ReadonlyArray<string> | undefined) => [...(names ?? [])].sort().join(",")
-  const registeredKind = (existing as unknown as { readonly type?: string }).type
-  if (registeredKind !== kind || labels(existing.labelNames) !== labels(options.labelNames)) {
+  const [registered, asked] = [labelList(existing.labelNames), labelList(options.labelNames)]
+  if (existing.type !== kind || registered !== asked) {
     throw new Error(
-      `metric ${options.name} is already registered as a ${registeredKind} with labels [${
-        labels(existing.labelNames)
-      }], not as a ${kind} with labels [${labels(options.labelNames)}]`
+      `metric ${options.name} is already registered as a ${existing.type} with labels [${registered}], ` +
+        `not as a ${kind} with labels [${asked}]`
+    )
+  }
+  const buckets = options.buckets?.join(",")
+  if (buckets !== undefined && existing.upperBounds?.join(",") !== buckets) {
+    throw new Error(
+      `metric ${options.name} is already registered with buckets [${existing.upperBounds?.join(",")}], not [${buckets}]`
     )
   }
   return existing
 }
 
 /** Builds the service over a fresh registry. */
-export const make = (options: Options): Effect.Effect<Metrics["Service"]> =>
+export const make = ({ defaultMetrics }: Options): Effect.Effect<Metrics["Service"]> =>
   Effect.sync(() => {
     const registry = new Registry<OpenMetricsContentType>()
     registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
-    if (options.defaultMetrics) {
+    if (defaultMetrics) {
       collectDefaultMetrics({ register: registry })
       // Gauges named *_total fail `promtool check metrics`; the per-type gauges beside them carry the same counts.
       for (const name of gaugesNamedTotal) registry.removeSingleMetric(name)

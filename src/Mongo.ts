@@ -18,7 +18,7 @@
  * const MongoLive = MongoMonitor.layer.pipe(Layer.provideMerge(Mongo.layerConfig()))
  * ```
  */
-import { Config, Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
+import { type Config, Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { type Db, MongoClient, type MongoClientEvents, type MongoClientOptions } from "mongodb"
 import { listen } from "./internal/listen.ts"
 import * as Settings from "./Settings.ts"

@@ -25,15 +25,25 @@ export class InvalidConfig extends Schema.TaggedError<InvalidConfig>()("InvalidC
   variable: Schema.String,
   /** The value as it may be shown (secrets hidden); absent when the provider gave none. */
   value: Schema.optional(Schema.String),
-  expected: Schema.String
+  expected: Schema.String,
+  /** The variable is required and not set. */
+  unset: Schema.optional(Schema.Boolean)
 }) {
   override get message(): string {
+    if (this.unset === true) return `${this.variable} is not set: ${this.expected}`
     return this.value === undefined
       ? `${this.variable} is not valid: ${this.expected}`
       : `${this.variable}=${JSON.stringify(this.value)} is not valid: expected ${this.expected}`
   }
 
-  constructor(fields: { readonly variable: string; readonly value?: string; readonly expected: string }) {
+  constructor(
+    fields: {
+      readonly variable: string
+      readonly value?: string
+      readonly expected: string
+      readonly unset?: boolean
+    }
+  ) {
     super(fields)
     oneLine(this)
   }
@@ -63,7 +73,10 @@ export const fromConfigError = (error: Config.ConfigError): InvalidConfig => {
   const { issue, path } = pointed(error.cause.issue)
   const fields = issue._tag === "InvalidValue" ? issue.annotations?.[invalidKey] : undefined
   if (Predicate.isObject(fields)) return new InvalidConfig(fields as ConstructorParameters<typeof InvalidConfig>[0])
-  return new InvalidConfig({ variable: path.map(String).join(".") || "configuration", expected: formatIssue(issue) })
+  const variable = path.map(String).join(".") || "configuration"
+  // A missing key is an InvalidType issue reporting no input: the provider had nothing there.
+  const unset = issue._tag === "InvalidType" && !SchemaIssue.hasInput(issue)
+  return new InvalidConfig({ variable, expected: formatIssue(issue), ...(unset ? { unset } : {}) })
 }
 
 /** The `ConfigError` of a rejected value, carrying what its {@link InvalidConfig} will say. */

@@ -20,12 +20,11 @@
  * ```
  */
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import * as OtelResource from "@effect/opentelemetry/Resource"
 import { type Attributes, context, createNoopMeter, type MeterProvider, propagation, trace } from "@opentelemetry/api"
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
 import { ExportResultCode } from "@opentelemetry/core"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc"
-import { resourceFromAttributes } from "@opentelemetry/resources"
+import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources"
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace"
 import {
   AlwaysOffSampler,
@@ -37,6 +36,7 @@ import {
   TraceIdRatioBasedSampler
 } from "@opentelemetry/sdk-trace-base"
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
+import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions"
 import { Config, Duration, Effect, Layer, Option, References, Tracer } from "effect"
 import { enteringOncePerRun } from "./internal/fiberContext.ts"
 import { Metrics } from "./Metrics.ts"
@@ -66,6 +66,18 @@ export const resourceConfig = (resource: Resource | string): Config.Config<Resou
       attributes: { ...attributes, ...given.attributes }
     }
   })
+
+/**
+ * The OpenTelemetry resource of `resource`: the SDK's own `telemetry.sdk.*`
+ * attributes, then the program's attributes, `service.name` and
+ * `service.version`.
+ */
+const otelResource = ({ attributes, serviceName, serviceVersion }: Resource) =>
+  defaultResource().merge(resourceFromAttributes({
+    ...attributes,
+    [ATTR_SERVICE_NAME]: serviceName,
+    ...(serviceVersion === undefined ? {} : { [ATTR_SERVICE_VERSION]: serviceVersion })
+  }))
 
 /** Builds the sampler a {@link Settings.SamplerSetting} names. */
 export const makeSampler = (setting: Settings.SamplerSetting): Sampler => {
@@ -107,11 +119,7 @@ export const layerProvider = (processor: SpanProcessor, options: ProviderOptions
     const registered = Effect.acquireRelease(
       Effect.sync(() => {
         const provider = new NodeTracerProvider({
-          resource: resourceFromAttributes(OtelResource.configToAttributes({
-            serviceName: options.resource.serviceName,
-            ...(options.resource.serviceVersion === undefined ? {} : { serviceVersion: options.resource.serviceVersion }),
-            ...(options.resource.attributes === undefined ? {} : { attributes: options.resource.attributes })
-          })),
+          resource: otelResource(options.resource),
           sampler: options.sampler,
           spanProcessors: [processor]
         })

@@ -11,7 +11,8 @@ import { assert, layer } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { HttpServer } from "effect/http"
 import * as SendingDagApi from "../examples/SendingDagApi.ts"
-import { Config, Metrics, MetricsServer, ObservabilityTest, Poh, Presence, Storage, Testing } from "../src/index.ts"
+import { DagMetrics, Poh, Presence, Storage } from "../src/dag/index.ts"
+import { Metrics, MetricsServer, ObservabilityTest, Testing } from "../src/index.ts"
 
 /** The request timeout of the server under test, and how often Node checks it. */
 const requestTimeout = 1_000
@@ -22,12 +23,13 @@ const Api = SendingDagApi.layer.pipe(
     () => SendingDagApi.createHttpServer({ requestTimeout, checkInterval }),
     { host: "127.0.0.1", port: 0 }
   )),
-  Layer.provideMerge(MetricsServer.MetricsServer.make({ host: "127.0.0.1", port: 0 })),
+  Layer.provideMerge(MetricsServer.layer({ bind: { host: "127.0.0.1", port: 0 } })),
   Layer.provide(Layer.mergeAll(
-    Poh.Poh.layerInProcess(),
-    Storage.Storage.layerMemory,
-    Presence.Presence.layerStatic({ nodes: [], failureRatio: 0 })
+    Poh.layerInProcess(),
+    Storage.layerMemory,
+    Presence.layerStatic({ nodes: [], failureRatio: 0 })
   )),
+  Layer.provideMerge(DagMetrics.layer()),
   Layer.provideMerge(ObservabilityTest)
 )
 
@@ -373,14 +375,14 @@ layer(Api, { excludeTestServices: true, timeout: 120_000 })("the sending DAG und
 
   it.effect("10 000 distinct regions: committed, each recorded as other", () =>
     Effect.gen(function*() {
-      const before = yield* Testing.metricValue("tx_committed_total", { region: Metrics.otherRegion })
+      const before = yield* Testing.metricValue("tx_committed_total", { region: DagMetrics.otherRegion })
       const statuses = yield* flood(10_000, (i) => ({ headers: json, body: tx({ region: `region-${i}` }) }))
       assert.deepStrictEqual(statuses, { 201: 10_000 })
       assert.strictEqual(
-        (yield* Testing.metricValue("tx_committed_total", { region: Metrics.otherRegion })) - before,
+        (yield* Testing.metricValue("tx_committed_total", { region: DagMetrics.otherRegion })) - before,
         10_000
       )
-      const bounded = new Set([...Config.defaultRegions, Metrics.otherRegion])
+      const bounded = new Set([...DagMetrics.defaultRegions, DagMetrics.otherRegion])
       for (const name of ["tx_committed_total", "poh_requests_total", "poh_ack_total", "presence_calls_total"]) {
         const regions = yield* labelValues(name, "region")
         assert.isTrue([...regions].every((region) => bounded.has(region)), `${name}: ${[...regions].join(", ")}`)

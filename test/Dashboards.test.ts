@@ -11,7 +11,12 @@ import { Effect } from "effect"
 import { type dashboard, datasource } from "../dashboards/src/dashboard.ts"
 import { files } from "../dashboards/src/files.ts"
 import { alertingRules, recordingRules } from "../dashboards/src/rules.ts"
-import { Config, Metrics } from "../src/index.ts"
+import { DagMetrics } from "../src/dag/index.ts"
+import * as Grpc from "../src/Grpc.ts"
+import { Http, Metrics, Tracing } from "../src/index.ts"
+import * as Mongo from "../src/Mongo.ts"
+import * as MongoMonitor from "../src/MongoMonitor.ts"
+import * as FakeMongo from "./support/Mongo.ts"
 
 const root = fileURLToPath(new URL("../", import.meta.url))
 
@@ -33,9 +38,21 @@ const seriesNames = (expr: string): Array<string> => {
     .map(([name]) => name)
 }
 
-/** Every series name the live registry serves (histograms as their _bucket, _sum and _count), and Prometheus's `up`. */
+/**
+ * Every series name the live registry serves once every instrumentation is in use (histograms as their _bucket,
+ * _sum and _count), and Prometheus's `up`: the Node.js defaults, the DAG's metrics, HTTP, OTLP export, gRPC server
+ * and client, and the MongoDB monitor, each registering its own families as a program using it does.
+ */
 const servedNames = Effect.gen(function*() {
-  const metrics = yield* Metrics.Metrics.make({ regions: Config.defaultRegions, defaultMetrics: true })
+  const metrics = yield* Metrics.make({ defaultMetrics: true })
+  yield* Effect.gen(function*() {
+    yield* DagMetrics.make({ regions: DagMetrics.defaultRegions })
+    Http.durationHistogram(metrics)
+    Tracing.exportCounter(metrics)
+    yield* Grpc.serverInterceptor
+    yield* Grpc.clientInterceptor()
+    yield* MongoMonitor.make.pipe(Effect.provideServiceEffect(Mongo.Mongo, FakeMongo.unconnected()), Effect.scoped)
+  }).pipe(Effect.provideService(Metrics.Metrics, metrics))
   const names = metrics.registry.getMetricsAsArray().flatMap(({ name, type }) =>
     String(type) === "histogram" || String(type) === "summary" ?
       [name, `${name}_bucket`, `${name}_sum`, `${name}_count`] :

@@ -93,7 +93,7 @@ layer(Server, { excludeTestServices: true })("Http.serve", (it) => {
       const spans = yield* takeSpans
       assert.deepStrictEqual([...new Set(spans.map((span) => span.name))], ["GET"])
       const metrics = yield* Metrics.Metrics
-      const { values } = yield* Effect.promise(() => metrics.instruments.httpServerDuration.get())
+      const { values } = yield* Effect.promise(() => Http.durationHistogram(metrics).get())
       const routes = new Set(values.map((sample) => sample.labels.route))
       assert.isTrue(routes.has(Http.unmatchedRoute))
       assert.isFalse([...routes].some((route) => String(route).startsWith("/nowhere")))
@@ -157,5 +157,30 @@ layer(Server, { excludeTestServices: true })("Http.serve", (it) => {
         yield* Testing.metricValue("http_server_request_duration_seconds_count", { method: "_OTHER" }),
         1
       )
+    }))
+})
+
+/** The same app over a plain `Metrics.layerTest`: no tracing, no other instrumentation. */
+const Plain = Http.serve(Routes, { disableLogger: true, disableListenLog: true }).pipe(
+  Layer.provideMerge(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: 0 })),
+  Layer.provideMerge(Metrics.layerTest)
+)
+
+layer(Plain, { excludeTestServices: true })("Http.serve on a plain Metrics.layerTest", (it) => {
+  it.effect("registers http_server_request_duration_seconds and no family of the DAG, gRPC or MongoDB", () =>
+    Effect.gen(function*() {
+      const { registry } = yield* Metrics.Metrics
+      const registered = () => registry.getMetricsAsArray().map(({ name }) => name)
+      assert.deepStrictEqual(registered(), ["http_server_request_duration_seconds"])
+      assert.strictEqual(yield* send("/tx/abc"), 200)
+      assert.strictEqual(yield* send("/down"), 500)
+      assert.deepStrictEqual(registered(), ["http_server_request_duration_seconds"])
+      const text = yield* Metrics.Metrics.use((metrics) => metrics.render("prometheus"))
+      assert.match(text, /^# TYPE http_server_request_duration_seconds histogram$/m)
+      assert.notMatch(
+        text,
+        /^(?:# (?:HELP|TYPE) )?(?:poh_|grpc_|mongodb_|tx_committed_total|presence_calls_total|storage_latency_seconds)/m
+      )
+      assert.strictEqual(yield* Testing.metricValue("http_server_request_duration_seconds_count"), 2)
     }))
 })

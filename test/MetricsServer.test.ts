@@ -1,9 +1,15 @@
+import { createServer, type Server } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
-import { Metrics, MetricsServer, ObservabilityTest, Testing } from "../src/index.ts"
+import { ConfigProvider, Context, Effect, Layer, Logger } from "effect"
+import { DagMetrics } from "../src/dag/index.ts"
+import { Metrics, MetricsServer, ObservabilityTest, Testing, Tracing } from "../src/index.ts"
 import { promtool } from "../servers/Servers.ts"
 
-const Served = MetricsServer.MetricsServer.make({ host: "127.0.0.1", port: 0 }).pipe(
+const loopback = { host: "127.0.0.1", port: 0 }
+
+/** `/metrics` on a free port over a test registry holding the DAG's metrics. */
+const Served = MetricsServer.layer({ bind: loopback }).pipe(
+  Layer.provideMerge(DagMetrics.layer()),
   Layer.provideMerge(ObservabilityTest)
 )
 
@@ -36,7 +42,9 @@ const checkMetrics = (text: string) =>
 describe("MetricsServer", () => {
   it.live("serves /metrics in the Prometheus text format with the values recorded", () =>
     Effect.gen(function*() {
-      const metrics = yield* Metrics.Metrics
+      const metrics = yield* DagMetrics.DagMetrics
+      // Registered by the tracing layer when it is built; served with no sample yet.
+      Tracing.exportCounter(yield* Metrics.Metrics)
       yield* metrics.recordPohRequest("eu-central", "ok")
       yield* metrics.recordPohRequest("eu-central", "ok")
       yield* metrics.recordPohAck("eu-central", 0.02)
@@ -59,7 +67,7 @@ describe("MetricsServer", () => {
 
   it.live("serves OpenMetrics, ending in # EOF, when the scraper asks for it", () =>
     Effect.gen(function*() {
-      const metrics = yield* Metrics.Metrics
+      const metrics = yield* DagMetrics.DagMetrics
       yield* metrics.recordTxCommitted("ap-south")
       const { status, type, body } = yield* scrape("/metrics", {
         headers: { accept: "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5" }
@@ -86,6 +94,73 @@ describe("MetricsServer", () => {
       assert.include(body, "# TYPE nodejs_eventloop_lag_seconds gauge")
       assert.deepStrictEqual(yield* checkMetrics(body), { code: 0, output: "" })
     }).pipe(Effect.provide(
-      MetricsServer.MetricsServer.make({ host: "127.0.0.1", port: 0 }).pipe(Layer.provideMerge(Metrics.Metrics.layer))
+      MetricsServer.layer({ bind: loopback }).pipe(Layer.provideMerge(Metrics.layer))
     )))
+})
+
+/** A TCP server holding a free loopback port until the scope closes: its port. */
+const occupiedPort = Effect.acquireRelease(
+  Effect.callback<Server>((resume) => {
+    const server = createServer()
+    server.once("error", (error) => resume(Effect.die(error)))
+    server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
+  }),
+  (server) =>
+    Effect.callback<void>((resume) => {
+      server.close(() => resume(Effect.void))
+    })
+).pipe(Effect.map((server) => (server.address() as { readonly port: number }).port))
+
+/** Runs `self` with a logger keeping each message's text; its result and the lines logged. */
+const capturingLogs = <A, E, R>(self: Effect.Effect<A, E, R>) =>
+  Effect.suspend(() => {
+    const lines: Array<string> = []
+    const logger = Logger.make(({ message }) => {
+      lines.push((Array.isArray(message) ? message : [message]).map(String).join(" "))
+    })
+    return Effect.map(self.pipe(Effect.provide(Logger.layer([logger]))), (result) => ({ result, lines }))
+  })
+
+describe("MetricsServer.layer", () => {
+  it.live("logs the URL it serves, with the real port when asked for port 0", () =>
+    Effect.gen(function*() {
+      const { result: server, lines } = yield* capturingLogs(
+        Effect.map(Layer.build(MetricsServer.layer({ bind: loopback })), Context.get(MetricsServer.MetricsServer))
+      )
+      const port = (server.address as { readonly port: number }).port
+      assert.isAbove(port, 0)
+      assert.strictEqual(server.url, `http://127.0.0.1:${port}/metrics`)
+      assert.deepStrictEqual(lines, [`metrics at http://127.0.0.1:${port}/metrics`])
+      const { status } = yield* scrape("/metrics").pipe(Effect.provideService(MetricsServer.MetricsServer, server))
+      assert.strictEqual(status, 200)
+    }).pipe(Effect.scoped, Effect.provide(Metrics.layerTest)))
+
+  it.live("an address already in use fails with MetricsServerError: one line naming the address", () =>
+    Effect.gen(function*() {
+      const port = yield* occupiedPort
+      const error = yield* Effect.flip(Layer.build(MetricsServer.layer({ bind: { host: "127.0.0.1", port } })))
+      assert.strictEqual(error._tag, "MetricsServerError")
+      assert.strictEqual(error.address, `127.0.0.1:${port}`)
+      assert.match(error.message, new RegExp(`^cannot serve /metrics on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))
+      assert.notInclude(error.message, "PROMETHEUS_BIND")
+      assert.notInclude(error.message, "\n")
+      assert.strictEqual(error.stack, `MetricsServerError: ${error.message}`)
+    }).pipe(Effect.scoped, Effect.provide(Metrics.layerTest)))
+
+  it.live("built by layerConfig(), the error also names PROMETHEUS_BIND", () =>
+    Effect.gen(function*() {
+      const port = yield* occupiedPort
+      const error = yield* Effect.flip(
+        Layer.build(MetricsServer.layerConfig()).pipe(
+          Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ PROMETHEUS_BIND: `127.0.0.1:${port}` })))
+        )
+      )
+      assert.strictEqual(error._tag, "MetricsServerError")
+      assert.match(
+        error.message,
+        new RegExp(`^cannot serve /metrics on 127\\.0\\.0\\.1:${port} \\(PROMETHEUS_BIND\\): .*EADDRINUSE`)
+      )
+      assert.notInclude(error.message, "\n")
+      assert.strictEqual(error.stack, `MetricsServerError: ${error.message}`)
+    }).pipe(Effect.scoped, Effect.provide(Metrics.layerTest)))
 })

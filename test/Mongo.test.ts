@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer } from "effect"
-import { Mongo } from "../src/index.ts"
+import * as Mongo from "../src/Mongo.ts"
 
 describe("Mongo", () => {
   it("takes the database from the URI path, else dag", () => {
@@ -10,9 +10,9 @@ describe("Mongo", () => {
     assert.strictEqual(Mongo.databaseName("mongodb://127.0.0.1:27017"), "dag")
   })
 
-  it.effect("Mongo.layer fails with MongoNotConfigured when MONGODB_URI is unset", () =>
+  it.effect("Mongo.layerConfig() fails with MongoNotConfigured when MONGODB_URI is unset", () =>
     Effect.gen(function*() {
-      const error = yield* Effect.flip(Layer.build(Mongo.Mongo.layer))
+      const error = yield* Effect.flip(Layer.build(Mongo.layerConfig()))
       assert.strictEqual(error._tag, "MongoNotConfigured")
       assert.strictEqual(
         error.message,
@@ -24,12 +24,17 @@ describe("Mongo", () => {
     Effect.gen(function*() {
       const started = Date.now()
       const uri = "mongodb://admin:hunter2@127.0.0.1:1/dag"
-      const layer = Mongo.Mongo.make(uri, { serverSelectionTimeout: "300 millis" })
+      const layer = Mongo.layer(uri, { serverSelectionTimeout: "300 millis" })
       const error = yield* Effect.flip(Layer.build(layer))
       assert.isBelow(Date.now() - started, 3_000)
       assert.strictEqual(error._tag, "MongoUnavailable")
       assert.strictEqual(error.uri, "mongodb://***@127.0.0.1:1/dag")
       assert.match(error.message, /^cannot connect to MongoDB at mongodb:\/\/\*{3}@127\.0\.0\.1:1\/dag: MongoServer/)
       assert.notInclude(error.message, "hunter2")
+      // Mongo.make, the scoped effect under the layer, fails the same way.
+      const made = yield* Effect.flip(Mongo.make(uri, { serverSelectionTimeout: "300 millis" }).pipe(Effect.scoped))
+      assert.strictEqual(made._tag, "MongoUnavailable")
+      assert.strictEqual(made.uri, "mongodb://***@127.0.0.1:1/dag")
+      assert.notInclude(made.message, "hunter2")
     }))
 })

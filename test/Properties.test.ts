@@ -9,7 +9,8 @@ import { assert, describe, it, layer } from "@effect/vitest"
 import { Effect, Exit, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import * as fc from "fast-check"
-import { Http, ObservabilityTest, Testing, Transaction } from "../src/index.ts"
+import { Transaction } from "../src/dag/index.ts"
+import { Http, ObservabilityTest, Testing } from "../src/index.ts"
 
 /** How the sending DAG decodes a body (examples/SendingDagApi.ts). */
 const decode = (input: unknown) =>

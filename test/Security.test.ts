@@ -8,7 +8,8 @@ import { networkInterfaces } from "node:os"
 import { assert, describe, it } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
 import * as NetAddress from "effect/net/NetAddress"
-import { Config, Metrics, MetricsServer, ObservabilityTest } from "../src/index.ts"
+import { DagMetrics } from "../src/dag/index.ts"
+import { MetricsServer, ObservabilityTest, Settings } from "../src/index.ts"
 import { capturingOutput } from "./support/Output.ts"
 
 const token = "s3cr3t-T0ken_with.all~chars+/="
@@ -16,9 +17,10 @@ const token = "s3cr3t-T0ken_with.all~chars+/="
 /** `env` as the only configuration. */
 const environment = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
 
-/** `MetricsServer.layer` configured by `env`, over a fresh test registry. */
+/** `MetricsServer.layerConfig()` configured by `env`, over a fresh test registry holding the DAG's metrics. */
 const Configured = (env: Record<string, string>) =>
-  Layer.fresh(MetricsServer.MetricsServer.layer).pipe(
+  Layer.fresh(MetricsServer.layerConfig()).pipe(
+    Layer.provideMerge(DagMetrics.layer()),
     Layer.provideMerge(ObservabilityTest),
     Layer.provide(environment(env))
   )
@@ -63,7 +65,7 @@ const reachable = (host: string, port: number) =>
 describe("/metrics behind a bearer token", () => {
   it.live("with PROMETHEUS_BEARER_TOKEN set, only the right bearer token is answered", () =>
     Effect.gen(function*() {
-      const metrics = yield* Metrics.Metrics
+      const metrics = yield* DagMetrics.DagMetrics
       yield* metrics.recordTxCommitted("eu-central")
       const missing = yield* scrape()
       assert.deepStrictEqual(missing, {
@@ -104,7 +106,7 @@ describe("/metrics behind a bearer token", () => {
 
   it.effect("the token is read redacted: it prints as <redacted>", () =>
     Effect.gen(function*() {
-      const read = yield* Config.metricsBearerToken
+      const read = yield* Settings.read(Settings.metricsBearerToken)
       assert.isTrue(Option.isSome(read))
       const redacted = Option.getOrThrow(read)
       assert.strictEqual(Redacted.value(redacted), token)
@@ -185,6 +187,6 @@ describe("credentials in connection strings", () => {
     ["error at mongodb://user:pw@h1:1,h2:2/dag?x=1: refused", "error at mongodb://***@h1:1,h2:2/dag?x=1: refused"],
     ["mongodb://127.0.0.1:27017/dag", "mongodb://127.0.0.1:27017/dag"]
   ])("redactCredentials(%s) hides the user and password, malformed or not", (text, shown) => {
-    assert.strictEqual(Config.redactCredentials(text), shown)
+    assert.strictEqual(Settings.redactCredentials(text), shown)
   })
 })

@@ -2,15 +2,19 @@ import { assert, describe, it } from "@effect/vitest"
 import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import { Effect, Fiber, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
-import { Metrics, ObservabilityTest, Poh, Presence, Storage, Testing, Transaction } from "../src/index.ts"
+import { DagMetrics, Poh, Presence, Storage, Transaction } from "../src/dag/index.ts"
+import { Metrics, ObservabilityTest, Testing } from "../src/index.ts"
 
 const nodes = [{ id: "poh-1", region: "eu-central", address: "127.0.0.1:50051" }]
 
+/** `ObservabilityTest` with the DAG's metrics registered on its registry. */
+const DagTest = DagMetrics.layer().pipe(Layer.provideMerge(ObservabilityTest))
+
 const Workflows = Layer.mergeAll(
-  Poh.Poh.layerInProcess("poh-test"),
-  Storage.Storage.layerMemory,
-  Presence.Presence.layerStatic({ nodes, failureRatio: 0 })
-).pipe(Layer.provideMerge(ObservabilityTest))
+  Poh.layerInProcess("poh-test"),
+  Storage.layerMemory,
+  Presence.layerStatic({ nodes, failureRatio: 0 })
+).pipe(Layer.provideMerge(DagTest))
 
 const tx = (region = "eu-central") =>
   Schema.decodeUnknownSync(Transaction.Transaction)({ from: "alice", to: "bob", amount: 5, region })
@@ -73,9 +77,9 @@ describe("Transaction.commit", () => {
       assert.strictEqual(request?.status.code, SpanStatusCode.ERROR)
       assert.strictEqual(request?.attributes["error.type"], "PohTimeout")
     }).pipe(Effect.provide(
-      Poh.Poh.layer({ timeout: "20 millis" }).pipe(
+      Poh.layer({ timeout: "20 millis" }).pipe(
         Layer.provide(Layer.succeed(Poh.PohClient, Poh.PohClient.of({ stamp: () => Effect.never }))),
-        Layer.provideMerge(ObservabilityTest)
+        Layer.provideMerge(DagTest)
       )
     )))
 })
@@ -107,30 +111,32 @@ describe("metrics of the workflows", () => {
       assert.strictEqual(yield* Testing.metricValue("presence_calls_total", { outcome: "success" }), 0)
       assert.strictEqual(yield* Testing.metricValue("tx_committed_total", { region: "us-west" }), 1)
     }).pipe(Effect.provide(Layer.mergeAll(
-      Poh.Poh.layerInProcess(),
-      Storage.Storage.layerMemory,
-      Presence.Presence.layerStatic({ nodes, failureRatio: 1 })
-    ).pipe(Layer.provideMerge(ObservabilityTest)))))
+      Poh.layerInProcess(),
+      Storage.layerMemory,
+      Presence.layerStatic({ nodes, failureRatio: 1 })
+    ).pipe(Layer.provideMerge(DagTest)))))
 
   it.effect("regions outside the configured list are recorded as other", () =>
     Effect.gen(function*() {
-      const metrics = yield* Metrics.Metrics
+      const metrics = yield* DagMetrics.DagMetrics
       for (const region of ["mars", "x".repeat(10_000), "eu-central\"} 1\n", "EU-CENTRAL"]) {
         yield* metrics.recordPohRequest(region, "ok")
       }
       yield* metrics.recordPohRequest("ap-south", "ok")
-      const { values } = yield* Effect.promise(() => metrics.instruments.pohRequests.get())
+      const { registry } = yield* Metrics.Metrics
+      const { values } = yield* Effect.promise(() => registry.getSingleMetric("poh_requests_total")!.get())
       assert.deepStrictEqual(
         values.map((sample) => [sample.labels.region, sample.value]),
         [["other", 4], ["ap-south", 1]]
       )
-    }).pipe(Effect.provide(Metrics.Metrics.layerTest)))
+    }).pipe(Effect.provide(DagMetrics.layer().pipe(Layer.provideMerge(Metrics.layerTest)))))
 
   it.effect("a latency observed inside a sampled span carries it as the exemplar", () =>
     Effect.gen(function*() {
       const metrics = yield* Metrics.Metrics
+      const dag = yield* DagMetrics.DagMetrics
       const span = yield* Effect.currentSpan.pipe(
-        Effect.tap(() => metrics.recordPohAck("eu-central", 0.003)),
+        Effect.tap(() => dag.recordPohAck("eu-central", 0.003)),
         Effect.withSpan("approve")
       )
       const text = yield* metrics.render("openmetrics")
@@ -139,5 +145,5 @@ describe("metrics of the workflows", () => {
       )
       assert.strictEqual(line, `poh_approval_latency_seconds_bucket{le="0.005",region="eu-central"} 1 # {trace_id="${span.traceId}",span_id="${span.spanId}"} 0.003 ${line?.split(" ").at(-1)}`)
       assert.notInclude(yield* metrics.render("prometheus"), "trace_id")
-    }).pipe(Effect.provide(ObservabilityTest)))
+    }).pipe(Effect.provide(DagTest)))
 })

@@ -7,7 +7,7 @@
 import { createInterface } from "node:readline"
 import { Effect, Layer, References, Tracer } from "effect"
 import { Metrics } from "../../src/index.ts"
-import { total } from "../support.ts"
+import { recorded } from "../support.ts"
 
 type Registry = Metrics.Metrics["Service"]["registry"]
 
@@ -28,7 +28,7 @@ export const tracerOff = () => {
 
 /** What the OTLP exporter did with the spans so far (`otlp_exported_spans_total` by outcome), and CPU µs used. */
 export const exportReport = async (registry: Registry) => {
-  const outcome = (name: string) => total(registry, "otlp_exported_spans_total", { outcome: name })
+  const outcome = (name: string) => recorded(registry, "otlp_exported_spans_total", { outcome: name })
   const cpu = process.cpuUsage()
   return {
     exported: await outcome("exported"),

@@ -12,7 +12,9 @@
  */
 import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { Metrics, ObservabilityLive, Poh, PohGrpc } from "../../src/index.ts"
+import { Poh } from "../../src/dag/index.ts"
+import * as PohGrpc from "../../src/dag/PohGrpc.ts"
+import { Metrics, ObservabilityLive } from "../../src/index.ts"
 import { total } from "../support.ts"
 import { exportReport, reporting, tracerOff } from "./child.ts"
 
@@ -32,11 +34,11 @@ const Serving = reporting(
   })
 ).pipe(
   Layer.provideMerge(PohGrpc.layerServer({ host: "127.0.0.1", port: 0 })),
-  Layer.provide(Poh.PohSequencer.layer("bench"))
+  Layer.provide(Poh.layerSequencer("bench"))
 )
 
 NodeRuntime.runMain(Layer.launch(
   kind === "bare"
-    ? Serving.pipe(Layer.provide(Metrics.Metrics.layer), Layer.provide(bare.layer))
+    ? Serving.pipe(Layer.provide(Metrics.layer), Layer.provide(bare.layer))
     : Serving.pipe(Layer.provide(ObservabilityLive("bench-poh-node")))
 ))

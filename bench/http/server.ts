@@ -22,19 +22,13 @@ import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest } from "effect/http"
 import * as SendingDagApi from "../../examples/SendingDagApi.ts"
-import {
-  Metrics,
-  Mongo,
-  MongoMonitor,
-  MongoStorage,
-  ObservabilityLive,
-  Poh,
-  PohGrpc,
-  Presence,
-  Storage,
-  Tracing
-} from "../../src/index.ts"
-import { countingProcessor, makeTally, type SpanTally, total } from "../support.ts"
+import { DagMetrics, Poh, Presence, Storage } from "../../src/dag/index.ts"
+import * as MongoStorage from "../../src/dag/MongoStorage.ts"
+import * as PohGrpc from "../../src/dag/PohGrpc.ts"
+import { Http, Metrics, ObservabilityLive, Tracing } from "../../src/index.ts"
+import * as Mongo from "../../src/Mongo.ts"
+import * as MongoMonitor from "../../src/MongoMonitor.ts"
+import { countingProcessor, makeTally, recorded, type SpanTally, total } from "../support.ts"
 import { exportReport, reporting, tracerOff } from "./child.ts"
 
 type Kind = "bare" | "ours" | "sdk-node" | "otlp"
@@ -45,18 +39,19 @@ if (!["bare", "ours", "sdk-node", "otlp"].includes(kind)) {
 
 const pohAddress = process.env["POH_ADDRESS"]
 
+// `Metrics.layer` is the one `ObservabilityLive` provides too: one registry, since layers are shared by reference.
 const Workflows = Layer.mergeAll(
   pohAddress === undefined
-    ? Poh.Poh.layerInProcess("bench")
-    : Poh.Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: pohAddress }))),
+    ? Poh.layerInProcess("bench")
+    : Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: pohAddress }))),
   process.env["MONGODB_URI"] === undefined
-    ? Storage.Storage.layerMemory
-    : Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provideMerge(Mongo.Mongo.layer)),
-  Presence.Presence.layerStatic({
+    ? Storage.layerMemory
+    : Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provideMerge(Mongo.layerConfig())),
+  Presence.layerStatic({
     nodes: [{ id: "n1", region: "eu-central", address: pohAddress ?? "in-process" }],
     failureRatio: 0
   })
-).pipe(Layer.provideMerge(Metrics.Metrics.layer))
+).pipe(Layer.provideMerge(DagMetrics.layer()), Layer.provideMerge(Metrics.layer))
 
 const Server = NodeHttpServer.layer(() => SendingDagApi.createHttpServer(), { host: "127.0.0.1", port: 0 })
 
@@ -71,18 +66,22 @@ const pathOf = (url: string) => {
 
 /** What a Node user writes to get a latency histogram: time each request, observe it with method, path and status. */
 const PromMiddleware = HttpRouter.middleware(
-  Effect.map(Metrics.Metrics, (metrics) => (httpApp) =>
-    Effect.gen(function*() {
-      const request = yield* HttpServerRequest.HttpServerRequest
-      const started = process.hrtime.bigint()
-      const response = yield* httpApp
-      // The registry's histograms keep exemplars, so prom-client wants the object form; none is given here.
-      metrics.instruments.httpServerDuration.observe({
-        labels: { method: request.method, route: pathOf(request.url), status_code: response.status },
-        value: Number(process.hrtime.bigint() - started) / 1e9
+  Effect.map(Metrics.Metrics, (metrics) => {
+    // The histogram `Http.middleware` observes, so that the report counts the same series.
+    const duration = Http.durationHistogram(metrics)
+    return (httpApp) =>
+      Effect.gen(function*() {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const started = process.hrtime.bigint()
+        const response = yield* httpApp
+        // The registry's histograms keep exemplars, so prom-client wants the object form; none is given here.
+        duration.observe({
+          labels: { method: request.method, route: pathOf(request.url), status_code: response.status },
+          value: Number(process.hrtime.bigint() - started) / 1e9
+        })
+        return response
       })
-      return response
-    })),
+  }),
   { global: true }
 )
 
@@ -109,7 +108,7 @@ const reportingWith = (tally: SpanTally | undefined) =>
       const serverSpans = [...(tally?.byName.values() ?? [])].filter((entry) => entry.kind === 1)
       return {
         committed: await total(registry, "tx_committed_total"),
-        httpObserved: await total(registry, "http_server_request_duration_seconds"),
+        httpObserved: await recorded(registry, "http_server_request_duration_seconds"),
         spans: tally?.total ?? 0,
         serverSpans: serverSpans.reduce((sum, entry) => sum + entry.count, 0),
         effectSpans: bare.started(),
@@ -130,7 +129,7 @@ const app = async () => {
       return Layer.merge(SendingDagApi.layer, reportingWith(ourTally)).pipe(
         Layer.provide(Layer.mergeAll(Server, Workflows)),
         Layer.provide(Tracing.layerProvider(ourProcessor, {
-          serviceName: "bench-ours",
+          resource: { serviceName: "bench-ours" },
           sampler: Tracing.makeSampler({ name: "parentbased_always_on", ratio: 1 }),
           shutdownTimeout: "1 second"
         }))

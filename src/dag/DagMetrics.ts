@@ -19,7 +19,7 @@
  * }).pipe(Effect.provide(DagMetrics.layer().pipe(Layer.provide(Metrics.layerTest))))
  * ```
  */
-import { Config, Context, Effect, Layer } from "effect"
+import { type Config, Context, Effect, Layer } from "effect"
 import { Metrics, observe } from "../Metrics.ts"
 import * as Settings from "../Settings.ts"
 

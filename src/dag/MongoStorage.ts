@@ -22,7 +22,7 @@
  * import { Layer } from "effect"
  * import * as Mongo from "dag-observability/Mongo"
  * import * as MongoMonitor from "dag-observability/MongoMonitor"
- * import { MongoStorage } from "dag-observability/dag"
+ * import * as MongoStorage from "dag-observability/dag/MongoStorage"
  *
  * const StorageLive = Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provide(Mongo.layerConfig()))
  * ```

@@ -8,7 +8,8 @@
  * @example
  * ```ts
  * import { Layer } from "effect"
- * import { Poh, PohGrpc } from "dag-observability/dag"
+ * import { Poh } from "dag-observability/dag"
+ * import * as PohGrpc from "dag-observability/dag/PohGrpc"
  *
  * // the sending DAG
  * const PohLive = Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: "127.0.0.1:50051" })))

@@ -8,16 +8,8 @@ import { randomUUID } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Layer, Schema } from "effect"
 import { inject } from "vitest"
-import {
-  Metrics,
-  MetricsServer,
-  ObservabilityLive,
-  Poh,
-  Presence,
-  Storage,
-  Testing,
-  Transaction
-} from "../../src/index.ts"
+import { DagMetrics, Poh, Presence, Storage, Transaction } from "../../src/dag/index.ts"
+import { Metrics, MetricsServer, ObservabilityLive, Testing, type Tracing } from "../../src/index.ts"
 import { byName, fetchTrace, parents, tag } from "./Jaeger.ts"
 
 /** Unique per test run, so that nothing another run exported to a shared Jaeger is mistaken for ours. */
@@ -35,10 +27,11 @@ const tx = Schema.decodeUnknownSync(Transaction.Transaction)({
 /** The workflows over ObservabilityLive, configured only by `env` as Effect `Config` reads it. */
 const Live = () =>
   Layer.mergeAll(
-    Poh.Poh.layerInProcess(),
-    Storage.Storage.layerMemory,
-    Presence.Presence.layerStatic({ nodes, failureRatio: 0 })
+    Poh.layerInProcess(),
+    Storage.layerMemory,
+    Presence.layerStatic({ nodes, failureRatio: 0 })
   ).pipe(
+    Layer.provideMerge(DagMetrics.layer()),
     Layer.provideMerge(ObservabilityLive("sending-dag")),
     Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({
       env: {
@@ -56,7 +49,9 @@ const Live = () =>
  * the layer, and the Tracing layer's release (the flush) is what counts the
  * exported spans into it, so it is read after the close.
  */
-const runLive = <A, E>(self: Effect.Effect<A, E, Poh.Poh | Storage.Storage | Presence.Presence | Metrics.Metrics>) =>
+const runLive = <A, E>(
+  self: Effect.Effect<A, E, Poh.Poh | Storage.Storage | Presence.Presence | DagMetrics.DagMetrics | Metrics.Metrics>
+) =>
   Effect.gen(function*() {
     const metrics = yield* Metrics.Metrics
     const server = yield* MetricsServer.MetricsServer
@@ -80,7 +75,7 @@ describe("ObservabilityLive → Jaeger", () => {
       )
       assert.match(metricsUrl, /^http:\/\/127\.0\.0\.1:\d+\/metrics$/)
 
-      const exported = (outcome: Metrics.SpanExportOutcome) =>
+      const exported = (outcome: Tracing.SpanExportOutcome) =>
         Testing.metricValue("otlp_exported_spans_total", { outcome }).pipe(
           Effect.provideService(Metrics.Metrics, metrics)
         )

@@ -4,17 +4,13 @@ import { SpanKind, SpanStatusCode } from "@opentelemetry/api"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { ConfigProvider, Effect, Layer, Option } from "effect"
 import type { CommandStartedEvent } from "mongodb"
+import { Gauge, Histogram } from "prom-client"
 import { inject } from "vitest"
-import {
-  Metrics,
-  Mongo,
-  MongoMonitor,
-  MongoStorage,
-  ObservabilityTest,
-  Poh,
-  Storage,
-  Testing
-} from "../../src/index.ts"
+import { DagMetrics, Poh, Storage } from "../../src/dag/index.ts"
+import * as MongoStorage from "../../src/dag/MongoStorage.ts"
+import { Metrics, ObservabilityTest, Testing } from "../../src/index.ts"
+import * as Mongo from "../../src/Mongo.ts"
+import * as MongoMonitor from "../../src/MongoMonitor.ts"
 import { startFerretDB } from "../../servers/Servers.ts"
 
 /** A value that must never reach a span. */
@@ -33,13 +29,27 @@ const transaction = (id: string, fields: { readonly memo?: string | undefined } 
 
 /** Mongo on `database` of the server at `uri`, with in-memory spans and a fresh registry. */
 const MongoOnly = (database: string, uri = inject("mongodbUri")) =>
-  Mongo.Mongo.make(uri, { database }).pipe(Layer.provideMerge(ObservabilityTest))
+  Mongo.layer(uri, { database }).pipe(Layer.provideMerge(ObservabilityTest))
 
-/** MongoStorage and MongoMonitor over {@link MongoOnly}. */
+/** MongoStorage and MongoMonitor over {@link MongoOnly}, the DAG's metrics (`storage_latency_seconds`) beside. */
 const MongoTest = (database: string, uri = inject("mongodbUri")) =>
-  Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provideMerge(MongoOnly(database, uri)))
+  Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(
+    Layer.provideMerge(DagMetrics.layer()),
+    Layer.provideMerge(MongoOnly(database, uri))
+  )
 
-const finished = Testing.TestSpans.use((spans) => spans.finished)
+const finished = Testing.finishedSpans
+
+/** The instrument registered as `name`, which must be of `kind`. */
+const registered = <M>(
+  metrics: Metrics.Metrics["Service"],
+  name: string,
+  kind: abstract new(...args: never) => M
+): M => {
+  const metric = metrics.registry.getSingleMetric(name)
+  if (!(metric instanceof kind)) return assert.fail(`${name} is not registered as a ${kind.name}`)
+  return metric
+}
 
 const named = (spans: ReadonlyArray<ReadableSpan>, name: string) => spans.filter((span) => span.name === name)
 
@@ -51,6 +61,10 @@ const recordedText = (spans: ReadonlyArray<ReadableSpan>) =>
     ...Object.values(span.attributes).map(String),
     ...span.events.flatMap((event) => Object.values(event.attributes ?? {}).map(String))
   ])
+
+/** How the OpenMetrics text shows `span` as an exemplar. */
+const exemplar = (span: ReadableSpan) =>
+  `# {trace_id="${span.spanContext().traceId}",span_id="${span.spanContext().spanId}"}`
 
 const commandCount = (command: string, outcome: "success" | "failure", collection = "transactions") =>
   Testing.metricValue("mongodb_command_duration_seconds_count", { command, collection, outcome })
@@ -205,23 +219,25 @@ describe("MongoMonitor", () => {
       assert.deepStrictEqual(yield* pool, { checked_out: 0, available: 1, pending: 0 })
     }).pipe(Effect.provide(MongoTest("dag_metrics"))))
 
-  it.live("the command histograms carry the command span as exemplar", () =>
+  it.live("the command histogram carries the command span as exemplar, storage latency its Storage.persist", () =>
     Effect.gen(function*() {
       const storage = yield* Storage.Storage
       const metrics = yield* Metrics.Metrics
       yield* storage.persist(transaction("tx-exemplar"))
-      const insert = named(yield* finished, "insert dag_exemplar.transactions")[0]!
-      const exemplar = `# {trace_id="${insert.spanContext().traceId}",span_id="${insert.spanContext().spanId}"}`
+      const spans = yield* finished
+      const insert = named(spans, "insert dag_exemplar.transactions")[0]!
+      const persist = named(spans, "Storage.persist")[0]!
+      assert.strictEqual(persist.spanContext().traceId, insert.spanContext().traceId)
       const lines = (yield* metrics.render("openmetrics")).split("\n")
-      const withExemplar = (prefix: string) =>
-        lines.filter((line) => line.startsWith(prefix) && line.includes(exemplar))
+      const withExemplar = (prefix: string, span: ReadableSpan) =>
+        lines.filter((line) => line.startsWith(prefix) && line.includes(exemplar(span)))
       assert.lengthOf(
-        withExemplar("mongodb_command_duration_seconds_bucket{le=").filter((line) =>
+        withExemplar("mongodb_command_duration_seconds_bucket{le=", insert).filter((line) =>
           line.includes("command=\"insert\"") && line.includes("outcome=\"success\"")
         ),
         1
       )
-      assert.lengthOf(withExemplar("storage_latency_seconds_bucket{le="), 1)
+      assert.lengthOf(withExemplar("storage_latency_seconds_bucket{le=", persist), 1)
     }).pipe(Effect.provide(MongoTest("dag_exemplar"))))
 
   it.live("Storage.persist → insert <db>.transactions: CLIENT child, same trace, semconv attributes, no values", () =>
@@ -277,7 +293,8 @@ describe("MongoMonitor", () => {
       for (const name of [...hostile, ...many]) {
         yield* Effect.promise(() => db.collection(name).findOne({}).catch(() => null))
       }
-      const { values } = yield* Effect.promise(() => metrics.instruments.mongodbCommandDuration.get())
+      const commandDuration = registered(metrics, "mongodb_command_duration_seconds", Histogram)
+      const { values } = yield* Effect.promise(() => commandDuration.get())
       const collections = new Set(values.map((sample) => sample.labels.collection))
       assert.strictEqual(collections.size, MongoMonitor.maxCollections + 1)
       assert.isTrue(collections.has("other"))
@@ -293,9 +310,9 @@ describe("MongoMonitor", () => {
   it.live("a monitoring failure never fails the command", () =>
     Effect.gen(function*() {
       const storage = yield* Storage.Storage
-      const { instruments } = yield* Metrics.Metrics
-      instruments.mongodbCommandDuration.observe = broken
-      instruments.mongodbPoolConnections.set = broken
+      const metrics = yield* Metrics.Metrics
+      registered(metrics, "mongodb_command_duration_seconds", Histogram).observe = broken
+      registered(metrics, "mongodb_pool_connections", Gauge).set = broken
       yield* storage.persist(transaction("tx-broken"))
       assert.isTrue(Option.isSome(yield* storage.find("tx-broken")))
     }).pipe(Effect.provide(MongoTest("dag_broken"))))
@@ -321,14 +338,14 @@ describe("MongoMonitor", () => {
 })
 
 describe("Mongo", () => {
-  it.live("Mongo.layer connects to MONGODB_URI and uses the database its path names", () =>
+  it.live("Mongo.layerConfig connects to MONGODB_URI and uses the database its path names", () =>
     Effect.gen(function*() {
       const mongo = yield* Mongo.Mongo
       assert.strictEqual(mongo.db.databaseName, "dag_from_env")
       assert.strictEqual(mongo.uri, `${inject("mongodbUri")}dag_from_env`)
       assert.strictEqual((yield* Effect.promise(() => mongo.db.command({ ping: 1 }))).ok, 1)
     }).pipe(
-      Effect.provide(Mongo.Mongo.layer),
+      Effect.provide(Mongo.layerConfig()),
       Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({
         env: { MONGODB_URI: `${inject("mongodbUri")}dag_from_env` }
       })))

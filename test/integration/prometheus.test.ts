@@ -6,7 +6,8 @@
  */
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Schema } from "effect"
-import { Metrics, MetricsServer, Poh, Presence, Storage, Transaction } from "../../src/index.ts"
+import { DagMetrics, Poh, Presence, Storage, Transaction } from "../../src/dag/index.ts"
+import { Metrics, MetricsServer } from "../../src/index.ts"
 import { promtool } from "../../servers/Servers.ts"
 import { eventually, Exemplars, getJson, prometheusScraping, query } from "./Prometheus.ts"
 
@@ -16,16 +17,17 @@ const nodes = [
 ]
 
 const Program = Layer.mergeAll(
-  Poh.Poh.layerInProcess(),
-  Storage.Storage.layerMemory,
-  Presence.Presence.layerStatic({ nodes, failureRatio: 0 })
+  Poh.layerInProcess(),
+  Storage.layerMemory,
+  Presence.layerStatic({ nodes, failureRatio: 0 })
 ).pipe(
-  Layer.provideMerge(MetricsServer.MetricsServer.make({ host: "127.0.0.1", port: 0 })),
-  Layer.provideMerge(Metrics.Metrics.layer)
+  Layer.provideMerge(DagMetrics.layer()),
+  Layer.provideMerge(MetricsServer.layer({ bind: { host: "127.0.0.1", port: 0 } })),
+  Layer.provideMerge(Metrics.layer)
 )
 
 /** Presence that never answers: the commit goes on without it (SPEC §8) and the failure is counted. */
-const PresenceDown = Presence.Presence.layerStatic({ nodes, failureRatio: 1 })
+const PresenceDown = Presence.layerStatic({ nodes, failureRatio: 1 })
 
 /** Commits one transaction in `region` under a root span, as the examples' `POST /tx`; returns the trace id. */
 const commitIn = (region: string) =>

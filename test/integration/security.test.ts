@@ -13,18 +13,11 @@ import { Cause, ConfigProvider, Context, Effect, Exit, Layer, Option } from "eff
 import { HttpServer } from "effect/http"
 import { inject } from "vitest"
 import * as SendingDagApi from "../../examples/SendingDagApi.ts"
-import {
-  MetricsServer,
-  Mongo,
-  MongoMonitor,
-  MongoStorage,
-  ObservabilityLive,
-  ObservabilityTest,
-  Poh,
-  Presence,
-  Storage,
-  Testing
-} from "../../src/index.ts"
+import { DagMetrics, Poh, Presence, Storage } from "../../src/dag/index.ts"
+import * as MongoStorage from "../../src/dag/MongoStorage.ts"
+import { MetricsServer, ObservabilityLive, ObservabilityTest, Testing } from "../../src/index.ts"
+import * as Mongo from "../../src/Mongo.ts"
+import * as MongoMonitor from "../../src/MongoMonitor.ts"
 import { capturingOutput } from "../support/Output.ts"
 import { fetchTrace } from "./Jaeger.ts"
 
@@ -56,11 +49,14 @@ const assertNoPassword = (text: string, where: string) => {
   for (const form of passwordForms) assert.notInclude(text, form, where)
 }
 
-/** MongoStorage and MongoMonitor over `Mongo.make(uri)`. */
+/** MongoStorage and MongoMonitor over `Mongo.layer(uri)`. */
 const MongoStack = (uri: string) =>
   Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(
-    Layer.provideMerge(Mongo.Mongo.make(uri, { serverSelectionTimeout: "1 second" }))
+    Layer.provideMerge(Mongo.layer(uri, { serverSelectionTimeout: "1 second" }))
   )
+
+/** In-memory spans and a fresh registry with the DAG's metrics on it, as MongoStorage needs. */
+const DagTest = DagMetrics.layer().pipe(Layer.provideMerge(ObservabilityTest))
 
 /** A port of 127.0.0.1 nothing listens on. */
 const closedPort = Effect.promise(() =>
@@ -86,10 +82,11 @@ describe("a secret memo", () => {
       const App = SendingDagApi.layer.pipe(
         Layer.provideMerge(NodeHttpServer.layer(createServer, { host: "127.0.0.1", port: 0 })),
         Layer.provide(Layer.mergeAll(
-          Poh.Poh.layerInProcess(),
-          Presence.Presence.layerStatic({ nodes: [], failureRatio: 0 }),
+          Poh.layerInProcess(),
+          Presence.layerStatic({ nodes: [], failureRatio: 0 }),
           MongoStack(mongodbUri)
         )),
+        Layer.provideMerge(DagMetrics.layer()),
         Layer.provideMerge(ObservabilityLive("sending-dag")),
         Layer.provide(ConfigProvider.layer(ConfigProvider.fromEnv({
           env: {
@@ -169,8 +166,8 @@ describe("MongoDB credentials", () => {
       assert.isTrue(Exit.isSuccess(exit), Exit.isFailure(exit) ? Cause.pretty(exit.cause) : "")
       assert.isTrue(lines.some((line) => line.includes("MongoUnavailable")), "the capture saw the logged error")
       for (const line of lines) assertNoPassword(line, "a log line")
-      assertNoPassword(spanText(yield* Testing.TestSpans.use((spans) => spans.finished)), "a span")
-    }).pipe(Effect.provide(ObservabilityTest)))
+      assertNoPassword(spanText(yield* Testing.finishedSpans), "a span")
+    }).pipe(Effect.provide(DagTest)))
 
   it.live("against FerretDB: refused, or served without showing the password in any span, error or log line", () =>
     Effect.gen(function*() {
@@ -205,8 +202,8 @@ describe("MongoDB credentials", () => {
       if (inject("mongodbVersion").startsWith("FerretDB")) assert.strictEqual(outcome, "refused")
       assert.isTrue(lines.some((line) => /storage failed|stored with credentials/.test(line)), "the capture saw a log")
       for (const line of lines) assertNoPassword(line, "a log line")
-      const spans = yield* Testing.TestSpans.use((test) => test.finished)
+      const spans = yield* Testing.finishedSpans
       if (outcome === "served") assert.isAbove(spans.filter((span) => span.name.startsWith("insert ")).length, 0)
       assertNoPassword(spanText(spans), "a span")
-    }).pipe(Effect.provide(ObservabilityTest)))
+    }).pipe(Effect.provide(DagTest)))
 })
