@@ -26,6 +26,9 @@
 import { execFileSync } from "node:child_process"
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks"
 import { Effect, Layer, ManagedRuntime } from "effect"
+import type { Counter, Histogram } from "prom-client"
+import { DagMetrics } from "../src/dag/index.ts"
+import * as Grpc from "../src/Grpc.ts"
 import { Metrics, MetricsServer } from "../src/index.ts"
 import { checkMetrics, checkSpans, commitOne, counted, registry, tracing, workflowsLayer } from "./commit.ts"
 import { autocannon, countingProcessor, type Load, machine, makeTally, median } from "./support.ts"
@@ -34,21 +37,18 @@ const renders = Number(process.env["RENDERS"] ?? 50)
 const goalMs = 25
 
 /**
- * A registry of the library's with about `target` series: `grpc_method_latency_seconds` (as `Grpc.serverInterceptor`
- * registers it) and `presence_calls_total` (as `DagMetrics.layer` does, so that the workflows below count into it).
+ * A registry of the library's with about `target` series: `grpc_method_latency_seconds` and `presence_calls_total`,
+ * registered by `Grpc.serverInterceptor` and `DagMetrics.make` themselves (so the workflows below count into it).
  */
 const fill = async (target: number) => {
   const metrics = await Effect.runPromise(Metrics.make({ defaultMetrics: true }))
-  const grpcServerLatency = metrics.histogram({
-    name: "grpc_method_latency_seconds",
-    help: "gRPC server method latency.",
-    labelNames: ["service", "method", "code"]
-  })
-  const presenceCalls = metrics.counter({
-    name: "presence_calls_total",
-    help: "Presence look-ups, by region and outcome (success, failure).",
-    labelNames: ["region", "outcome"]
-  })
+  await Effect.runPromise(
+    Effect.all([Grpc.serverInterceptor, DagMetrics.make({ regions: [] })]).pipe(
+      Effect.provideService(Metrics.Metrics, metrics)
+    )
+  )
+  const grpcServerLatency = metrics.registry.getSingleMetric("grpc_method_latency_seconds") as Histogram
+  const presenceCalls = metrics.registry.getSingleMetric("presence_calls_total") as Counter
   const perHistogram = Metrics.latencyBuckets.length + 3 // buckets, +Inf, _sum, _count
   for (let i = 0; i < Math.round(target / 2 / perHistogram); i++) {
     grpcServerLatency.observe({
