@@ -39,7 +39,9 @@ const windowStore = Layer.effect(
           const started = performance.now()
           rows.set(tx.id, tx)
           if (rows.size > keep) rows.delete(rows.keys().next().value!)
-          return metrics.recordStorageLatency((performance.now() - started) / 1e3)
+          return metrics.recordStorageLatency((performance.now() - started) / 1e3).pipe(
+            Effect.as({ stored: tx, alreadyStored: false })
+          )
         }),
       find: (id) => Effect.sync(() => Option.fromUndefinedOr(rows.get(id)))
     })

@@ -4,16 +4,18 @@
  * `POH_ADDRESS` (default `127.0.0.1:50051`), Presence with a failure ratio of
  * `PRESENCE_FAILURE_RATIO` (default 0.05), MongoDB at `MONGODB_URI` — or, when
  * unset, an in-memory store (said in the log) — and `ObservabilityLive` with
- * `/metrics` on `PROMETHEUS_BIND` (default `0.0.0.0:8000`).
+ * its own `/metrics` on `SENDING_DAG_METRICS_BIND` (default `0.0.0.0:8000`).
+ * Started by the network's launcher, it tells it where it listens.
  */
-import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer, Option } from "effect"
-import { Main, ObservabilityLive, Settings } from "../src/index.ts"
+import { HttpServer } from "effect/http"
+import { Http, Main, MetricsServer, ObservabilityLive, Settings } from "../src/index.ts"
 import * as Mongo from "../src/Mongo.ts"
 import * as MongoMonitor from "../src/MongoMonitor.ts"
 import { DagMetrics, Poh, Presence, Storage } from "../src/dag/index.ts"
 import * as MongoStorage from "../src/dag/MongoStorage.ts"
 import * as PohGrpc from "../src/dag/PohGrpc.ts"
+import { announce } from "./NodeProcess.ts"
 import * as SendingDagApi from "./SendingDagApi.ts"
 
 const settings = Settings.read({
@@ -27,7 +29,10 @@ const settings = Settings.read({
   mongodbUri: Settings.mongodbUri
 })
 
-/** MongoDB with its monitor when a URI is configured, else memory (and a log line saying so). */
+/**
+ * MongoDB with its monitor when `MONGODB_URI` is set (and `MONGODB_CONNECT_TIMEOUT`,
+ * `MONGODB_SERVER_SELECTION_TIMEOUT`), else memory (and a log line saying so).
+ */
 const StorageLive = (uri: Option.Option<string>) =>
   Option.match(uri, {
     onNone: () =>
@@ -37,8 +42,7 @@ const StorageLive = (uri: Option.Option<string>) =>
           "MONGODB_URI is unset: transactions are kept in memory and lost when the process stops"
         ))
       ),
-    onSome: (value) =>
-      Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provideMerge(Mongo.layer(value)))
+    onSome: () => Layer.merge(MongoStorage.layer, MongoMonitor.layer).pipe(Layer.provideMerge(Mongo.layerConfig()))
   })
 
 const SendingDag = Layer.unwrap(Effect.gen(function*() {
@@ -46,7 +50,7 @@ const SendingDag = Layer.unwrap(Effect.gen(function*() {
   const nodes = regions.map((region) => ({ id: `poh@${pohAddress}`, region, address: pohAddress }))
   yield* Effect.log(`sending-dag: HTTP on ${bind.host}:${bind.port}, PoH node at ${pohAddress}`)
   return SendingDagApi.layer.pipe(
-    Layer.provide(NodeHttpServer.layer(() => SendingDagApi.createHttpServer(), bind)),
+    Layer.provideMerge(Http.layerServer(bind, { setting: "SENDING_DAG_BIND", createServer: SendingDagApi.createHttpServer })),
     Layer.provide(Poh.layer().pipe(Layer.provide(PohGrpc.layerClient({ address: pohAddress })))),
     Layer.provide(Presence.layerStatic({ nodes, failureRatio })),
     Layer.provide(StorageLive(mongodbUri)),
@@ -54,7 +58,15 @@ const SendingDag = Layer.unwrap(Effect.gen(function*() {
   )
 }))
 
-Layer.launch(SendingDag).pipe(
-  Effect.provide(ObservabilityLive("sending-dag")),
+Effect.gen(function*() {
+  const server = yield* HttpServer.HttpServer
+  const metrics = yield* MetricsServer.MetricsServer
+  yield* announce({ http: HttpServer.formatAddress(server.address), metrics: metrics.url })
+  return yield* Effect.never
+}).pipe(
+  Effect.provide(SendingDag),
+  Effect.provide(ObservabilityLive("sending-dag", {
+    metricsServer: MetricsServer.config("SENDING_DAG_METRICS_BIND", { host: "0.0.0.0", port: 8000 })
+  })),
   Main.runMain
 )

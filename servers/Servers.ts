@@ -6,7 +6,7 @@
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process"
 import { existsSync, rmSync } from "node:fs"
-import { mkdtemp, rm, writeFile } from "node:fs/promises"
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
 import { connect, createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { delimiter, join } from "node:path"
@@ -47,10 +47,14 @@ export interface Jaeger {
 
 /** What a Prometheus started by `startPrometheus` scrapes and evaluates. */
 export interface PrometheusOptions {
-  /** `host:port` targets scraped at `/metrics` every second. */
-  readonly scrapeTargets: ReadonlyArray<string>
-  /** Absolute paths of rule files, evaluated every second. */
+  /** `host:port` targets scraped at `/metrics` every second (ignored when `config` is given). */
+  readonly scrapeTargets?: ReadonlyArray<string>
+  /** Absolute paths of rule files, evaluated every second (ignored when `config` is given). */
   readonly ruleFiles?: ReadonlyArray<string>
+  /** A whole prometheus.yml, as an object, instead of the one made of `scrapeTargets` and `ruleFiles`. */
+  readonly config?: object
+  /** The loopback port to listen on; a free one when absent. */
+  readonly port?: number
   /** More `prometheus` command-line flags. */
   readonly extraArgs?: ReadonlyArray<string>
 }
@@ -83,11 +87,23 @@ process.once("exit", () => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
 })
 
-/** Starts FerretDB with a fresh SQLite data dir on a free loopback port; telemetry and debug listener off. */
-export async function startFerretDB(): Promise<FerretDB> {
+/** Options of {@link startFerretDB}. */
+export interface FerretDBOptions {
+  /** Keep the data here, across runs (`dispose()` leaves it), instead of in a fresh temporary directory. */
+  readonly dataDir?: string
+}
+
+/**
+ * Starts FerretDB with a SQLite data dir (fresh and temporary unless `options.dataDir` names one to keep) on a free
+ * loopback port; telemetry and debug listener off.
+ */
+export async function startFerretDB(options: FerretDBOptions = {}): Promise<FerretDB> {
   requireFile(ferretdbBinary, "FerretDB", "MONGODB_URI")
   const port = await freePort()
-  const dir = await makeTempDir("ferretdb")
+  const kept = options.dataDir
+  if (kept !== undefined) await mkdir(kept, { recursive: true })
+  const dir = kept ?? await makeTempDir("ferretdb")
+  const removeData = () => kept === undefined ? removeTempDir(dir) : Promise.resolve()
   const uri = `mongodb://127.0.0.1:${port}/`
   const args = [
     `--listen-addr=127.0.0.1:${port}`,
@@ -117,7 +133,7 @@ export async function startFerretDB(): Promise<FerretDB> {
   try {
     await start()
   } catch (error) {
-    await removeTempDir(dir)
+    await removeData()
     throw error
   }
   return {
@@ -131,15 +147,21 @@ export async function startFerretDB(): Promise<FerretDB> {
     },
     dispose: async () => {
       await stop()
-      await removeTempDir(dir)
+      await removeData()
     }
   }
 }
 
+/** Options of {@link startJaeger}: the loopback ports to use, free ones where absent. */
+export interface JaegerOptions {
+  readonly otlpPort?: number
+  readonly queryPort?: number
+}
+
 /** Starts Jaeger v2 with servers/jaeger/config.yaml: OTLP gRPC receiver, memory storage, HTTP query API. */
-export async function startJaeger(): Promise<Jaeger> {
+export async function startJaeger(options: JaegerOptions = {}): Promise<Jaeger> {
   requireFile(jaegerBinary, "Jaeger", "OTEL_EXPORTER_OTLP_ENDPOINT+JAEGER_QUERY_URL")
-  const [otlpPort, queryPort] = await Promise.all([freePort(), freePort()])
+  const [otlpPort, queryPort] = await Promise.all([options.otlpPort ?? freePort(), options.queryPort ?? freePort()])
   const queryUrl = `http://127.0.0.1:${queryPort}`
   const config = fileURLToPath(new URL("./jaeger/config.yaml", import.meta.url))
   let server: Server | undefined
@@ -173,15 +195,15 @@ export async function startJaeger(): Promise<Jaeger> {
 /** Starts Prometheus scraping `scrapeTargets` every second, with exemplar storage and the lifecycle API on. */
 export async function startPrometheus(options: PrometheusOptions): Promise<Prometheus> {
   const binary = requireOnPath("prometheus")
-  const port = await freePort()
+  const port = options.port ?? await freePort()
   const dir = await makeTempDir("prometheus")
   const url = `http://127.0.0.1:${port}`
   const configFile = join(dir, "prometheus.yml")
   // JSON is YAML, so no YAML library is needed.
-  const config = {
+  const config = options.config ?? {
     global: { scrape_interval: "1s", scrape_timeout: "1s", evaluation_interval: "1s" },
     rule_files: options.ruleFiles ?? [],
-    scrape_configs: [{ job_name: "test", static_configs: [{ targets: options.scrapeTargets }] }]
+    scrape_configs: [{ job_name: "test", static_configs: [{ targets: options.scrapeTargets ?? [] }] }]
   }
   let server: Server | undefined
   try {
@@ -234,8 +256,17 @@ interface Server {
   readonly output: ReadonlyArray<string>
 }
 
+/**
+ * Starts a server in a process group of its own: a terminal's Ctrl-C, which
+ * reaches every process of the foreground group, must not stop it before the
+ * programs using it have finished; its owner stops it.
+ */
 function launch(name: string, binary: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Server {
-  const child = spawn(binary, args, { stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, ...env } })
+  const child = spawn(binary, args, {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
+    detached: true
+  })
   running.add(child)
   const output: string[] = []
   const keep = (chunk: Buffer): void => {
@@ -302,6 +333,15 @@ export function freePort(): Promise<number> {
         typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))
       )
     })
+  })
+}
+
+/** `port` when nothing listens on it on 127.0.0.1, else a free one. */
+export function preferredPort(port: number): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer()
+    probe.once("error", () => resolve(freePort()))
+    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(port)))
   })
 }
 

@@ -6,10 +6,15 @@
  * `http_server_request_duration_seconds{method,route,status_code}`. The route
  * label is the template (`/tx/:id`), never the raw path; requests no route
  * matches share the one value `unmatched`. Typed failures become their
- * responses; 5xx answers mark the span ERROR with the error's tag. Once the
- * server starts shutting down, answers close their keep-alive connections
- * (`Connection: close`), so that in-flight requests finish and the server
- * closes instead of serving clients that keep sending on open connections.
+ * responses; 5xx answers mark the span ERROR with the error's tag. Every
+ * answer names its server span in the W3C `traceresponse` header (Trace
+ * Context Level 2, `00-<trace-id>-<span-id>-<flags>`, the sampled flag as the
+ * tracer decided), so a client learns the trace id of its request; there is
+ * none when no tracer records the span (`OTEL_SDK_DISABLED`, or Effect's
+ * default tracer, which keeps spans nowhere). Once the server starts shutting
+ * down, answers close their keep-alive connections (`Connection: close`), so
+ * that in-flight requests finish and the server closes instead of serving
+ * clients that keep sending on open connections.
  *
  * @example
  * ```ts
@@ -21,12 +26,23 @@
  * const App = Http.serve(Routes) // instead of HttpRouter.serve(Routes)
  * ```
  */
+import { createServer, type Server } from "node:http"
 import { context, propagation, trace } from "@opentelemetry/api"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { Cause, Clock, Context, Effect, Exit, Layer, Predicate, type Tracer } from "effect"
-import { HttpMiddleware, HttpRouter, HttpServerError, HttpServerRequest, HttpServerResponse } from "effect/http"
+import { NodeHttpServer } from "@effect/platform-node"
+import { Cause, Clock, Context, Effect, Exit, type Fiber, Layer, Predicate, References, Tracer } from "effect"
+import {
+  HttpMiddleware,
+  HttpRouter,
+  HttpServer,
+  HttpServerError,
+  HttpServerRequest,
+  HttpServerResponse
+} from "effect/http"
 import type { Histogram } from "prom-client"
+import { ListenError, reasonOf } from "./ListenError.ts"
 import { Metrics, observeWithSpan } from "./Metrics.ts"
+import { type Bind, formatAddress } from "./Settings.ts"
 
 /** The `route` label of requests no route matched. */
 export const unmatchedRoute = "unmatched"
@@ -85,10 +101,22 @@ interface Served {
 }
 
 /**
+ * The W3C `traceresponse` of `span` (Trace Context Level 2), or `undefined`
+ * when no tracer records it: tracing is off (`OTEL_SDK_DISABLED`, Effect's
+ * `TracerEnabled`), or the tracer is Effect's default one, which keeps spans
+ * nowhere; a header naming a trace that exists nowhere would send the client
+ * looking for it. The flags say whether the span is sampled.
+ */
+const traceResponse = (fiber: Fiber.Fiber<unknown, unknown>, span: Tracer.Span): string | undefined =>
+  fiber.getRef(References.TracerEnabled) && fiber.getRef(Tracer.Tracer) !== Tracer.nativeTracer
+    ? `00-${span.traceId}-${span.spanId}-${span.sampled ? "01" : "00"}`
+    : undefined
+
+/**
  * Completes a request inside its server span: names the span after the
  * route, records the latency, turns typed failures below 500 into their
- * responses (closing the connection once the server is `draining`) and fails
- * the span of a 5xx answer.
+ * responses, adds `traceresponse` (and `Connection: close` once the server is
+ * `draining`) to every answer and fails the span of a 5xx answer.
  */
 const complete = <E>(
   duration: Duration,
@@ -112,15 +140,22 @@ const complete = <E>(
       Number(now - started) / 1e9,
       span
     )
+    const traceresponse = traceResponse(fiber, span)
+    let answer = traceresponse === undefined
+      ? response
+      : HttpServerResponse.setHeader(response, "traceresponse", traceresponse)
+    if (draining.value) answer = HttpServerResponse.setHeader(answer, "connection", "close")
     if (response.status >= 500) {
       if (Exit.isFailure(exit)) {
         const error = Cause.squash(exit.cause)
         if (Predicate.hasProperty(error, "_tag")) span.attribute("error.type", String(error._tag))
-        return exit
+        span.end(now, exit)
+        // The failure goes on to be reported; the server answers with the response it carries as a defect.
+        return Effect.failCause(Cause.fromReasons([...exit.cause.reasons, Cause.makeDieReason(answer)]))
       }
       span.end(now, spanExit(request, exit))
     }
-    return Effect.succeed(draining.value ? HttpServerResponse.setHeader(response, "connection", "close") : response)
+    return Effect.succeed(answer)
   })
 
 /** Wraps one request in its SERVER span, a child of the caller's span when the headers carry one. */
@@ -144,7 +179,7 @@ const observe = <E, R>(
         ...(request.headers["user-agent"] === undefined ? {} : { "user_agent.original": request.headers["user-agent"] })
       }
     } as const
-    // The span ends with the request's exit, unless `complete` ended it first as a failed 5xx answer.
+    // The span ends with the request's exit, unless `complete` ended it first for a 5xx answer.
     return Effect.useSpan(method, options, (span) => {
       const served: Served = { request, method, span, started }
       return Effect.exit(httpApp).pipe(
@@ -204,4 +239,38 @@ export const serve = <A, E, R>(
     return drain.pipe(Layer.provide(HttpRouter.serve(Layer.merge(appLayer, makeMiddleware(draining)), options)))
   })).pipe(
     Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen)(() => true))
+  )
+
+/** Options of {@link layerServer}. */
+export interface ServerOptions {
+  /** The setting `bind` came from, such as `SENDING_DAG_BIND`, named when it cannot be listened on. */
+  readonly setting?: string | undefined
+  /** Makes the Node.js server (timeouts and limits); `http.createServer()` by default. */
+  readonly createServer?: () => Server
+}
+
+/**
+ * Node.js's HTTP server for {@link serve} (`NodeHttpServer.layer`) listening
+ * on `bind`; an address it cannot listen on fails with a {@link ListenError}
+ * naming it and `options.setting`, one line instead of an empty `ServeError`.
+ *
+ * @example
+ * ```ts
+ * const App = Http.serve(Routes).pipe(Layer.provide(Http.layerServer({ host: "0.0.0.0", port: 8081 }, { setting: "PORT" })))
+ * ```
+ */
+export const layerServer = (bind: Bind, options: ServerOptions = {}) =>
+  NodeHttpServer.layer(options.createServer ?? (() => createServer()), bind).pipe(
+    Layer.catchTag("ServeError", (error) =>
+      Layer.effect(
+        HttpServer.HttpServer,
+        Effect.fail(
+          new ListenError({
+            server: "HTTP",
+            address: formatAddress(bind.host, bind.port),
+            ...(options.setting === undefined ? {} : { setting: options.setting }),
+            reason: reasonOf(error.cause)
+          })
+        )
+      ))
   )

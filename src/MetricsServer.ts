@@ -20,10 +20,10 @@
 import { createHash, timingSafeEqual } from "node:crypto"
 import { createServer } from "node:http"
 import { NodeHttpServer } from "@effect/platform-node"
-import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
 import { HttpServer, HttpServerRequest, HttpServerResponse } from "effect/http"
 import type { SocketAddress } from "effect/net/NetAddress"
-import { oneLine } from "./internal/oneLine.ts"
+import { ListenError, reasonOf } from "./ListenError.ts"
 import { contentTypes, Metrics, negotiate } from "./Metrics.ts"
 import * as Settings from "./Settings.ts"
 
@@ -66,25 +66,6 @@ const respond = (metrics: Metrics["Service"], bearerToken: Redacted.Redacted<str
   })
 }
 
-/** The `/metrics` endpoint cannot listen where it was asked to. */
-export class MetricsServerError extends Schema.TaggedError<MetricsServerError>()("MetricsServerError", {
-  /** `host:port` asked for. */
-  address: Schema.String,
-  /** The setting the address came from, such as `PROMETHEUS_BIND`, when it came from one. */
-  setting: Schema.optional(Schema.String),
-  reason: Schema.String
-}) {
-  override get message(): string {
-    const from = this.setting === undefined ? "" : ` (${this.setting})`
-    return `cannot serve /metrics on ${this.address}${from}: ${this.reason}`
-  }
-
-  constructor(fields: { readonly address: string; readonly setting?: string; readonly reason: string }) {
-    super(fields)
-    oneLine(this)
-  }
-}
-
 /** The running metrics endpoint. */
 export class MetricsServer extends Context.Service<MetricsServer, {
   /** The address it listens on (with the real port when bound to port 0). */
@@ -103,17 +84,15 @@ export interface Options {
   readonly setting?: string | undefined
 }
 
-const reasonOf = (cause: unknown): string =>
-  cause instanceof Error ? cause.message || cause.name : String(cause) || "unknown error"
-
 /** Serves `/metrics` as `options` say, and logs where. */
-export const layer = (options: Options): Layer.Layer<MetricsServer, MetricsServerError, Metrics> =>
+export const layer = (options: Options): Layer.Layer<MetricsServer, ListenError, Metrics> =>
   Layer.effect(
     MetricsServer,
     Effect.gen(function*() {
       const server = yield* NodeHttpServer.make(createServer, options.bind).pipe(
         Effect.mapError((error) =>
-          new MetricsServerError({
+          new ListenError({
+            server: "/metrics",
             address: Settings.formatAddress(options.bind.host, options.bind.port),
             ...(options.setting === undefined ? {} : { setting: options.setting }),
             reason: reasonOf(error.cause)
@@ -127,17 +106,34 @@ export const layer = (options: Options): Layer.Layer<MetricsServer, MetricsServe
     })
   )
 
-/** The settings of `/metrics`: `PROMETHEUS_BIND` and `PROMETHEUS_BEARER_TOKEN`. */
-export const config: Config.Config<Options> = Config.map(
-  Config.all([Settings.metricsBind, Settings.metricsBearerToken]),
-  ([bind, bearerToken]) => ({ bind, bearerToken: Option.getOrUndefined(bearerToken), setting: "PROMETHEUS_BIND" })
-)
+/**
+ * The settings of `/metrics`: where to listen from `variable` (`PROMETHEUS_BIND`
+ * by default, `fallback` when unset), and `PROMETHEUS_BEARER_TOKEN`. A program
+ * that runs beside others gives its own variable, so that one inherited
+ * `PROMETHEUS_BIND` never makes two of them collide.
+ *
+ * @example
+ * ```ts
+ * const PohNodeMetrics = MetricsServer.config("POH_METRICS_BIND", { host: "0.0.0.0", port: 8001 })
+ * ```
+ */
+export const config = (
+  variable = "PROMETHEUS_BIND",
+  fallback: Settings.Bind = { host: "0.0.0.0", port: 8000 }
+): Config.Config<Options> =>
+  Config.map(
+    Config.all([
+      Settings.setting(variable, fallback, Settings.bind(Settings.formatAddress(fallback.host, fallback.port))),
+      Settings.metricsBearerToken
+    ]),
+    ([bind, bearerToken]) => ({ bind, bearerToken: Option.getOrUndefined(bearerToken), setting: variable })
+  )
 
 /**
  * Serves `/metrics` with options read through Effect `Config`: {@link config}
  * (`PROMETHEUS_BIND`, `PROMETHEUS_BEARER_TOKEN`) unless given another.
  */
 export const layerConfig = (
-  options: Config.Wrap<Options> = config
-): Layer.Layer<MetricsServer, MetricsServerError | Settings.InvalidConfig, Metrics> =>
+  options: Config.Wrap<Options> = config()
+): Layer.Layer<MetricsServer, ListenError | Settings.InvalidConfig, Metrics> =>
   Layer.unwrap(Effect.map(Settings.read(options), layer))

@@ -1,9 +1,10 @@
 /**
- * The MongoDB connection: a connected `MongoClient` (command monitoring on, a
- * short server selection timeout so an outage fails fast) and the database to
- * use. The client counts its pool's connections by state from the moment it is
- * created, so `MongoMonitor` can report them exactly. Credentials in the URI
- * never appear in errors.
+ * The MongoDB connection: a connected `MongoClient` (command monitoring on,
+ * short server selection and connect timeouts so an outage or a host that
+ * swallows connections fails fast) and the database to use. The client counts
+ * its pool's connections by state from the moment it is created, so
+ * `MongoMonitor` can report them exactly. Credentials in the URI never appear
+ * in errors.
  *
  * @example
  * ```ts
@@ -18,7 +19,7 @@
  * const MongoLive = MongoMonitor.layer.pipe(Layer.provideMerge(Mongo.layerConfig()))
  * ```
  */
-import { type Config, Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
+import { Config, Context, Duration, Effect, Layer, Option, Schema, type Scope } from "effect"
 import { type Db, MongoClient, type MongoClientEvents, type MongoClientOptions } from "mongodb"
 import { listen } from "./internal/listen.ts"
 import * as Settings from "./Settings.ts"
@@ -61,15 +62,61 @@ export class MongoUnavailable extends Schema.TaggedError<MongoUnavailable>()("Mo
   }
 }
 
+/** How long an operation waits for a reachable server unless told otherwise: 2 seconds (the driver's own is 30). */
+export const defaultServerSelectionTimeout: Duration.Duration = Duration.seconds(2)
+
+/**
+ * How long opening a connection may wait unless told otherwise: 5 seconds (the driver's own is 30), for each step
+ * apart (connect, then the handshake's reply), which is ample for TLS across regions.
+ */
+export const defaultConnectTimeout: Duration.Duration = Duration.seconds(5)
+
 /** Options of {@link make}. */
 export interface Options {
-  /** How long an operation waits for a reachable server before it fails; 2 seconds by default. */
+  /**
+   * How long an operation waits for a reachable server before it fails ({@link defaultServerSelectionTimeout} by
+   * default): the bound when the server is down or the driver's monitor has lost it.
+   */
   readonly serverSelectionTimeout?: Duration.Input
+  /**
+   * How long opening a connection may wait ({@link defaultConnectTimeout} by default): for the TCP (and TLS)
+   * connect, then again for the reply to the handshake's `hello` (each a socket timeout: that long without an
+   * answer). It is the bound when the server is still known to be up but a new connection is not answered, as from a
+   * host that accepts connections and never replies. The driver (7.x) makes up to three attempts to open a
+   * connection for one operation (`client.maxAdaptiveRetries`, 2 by default, after backoffs of at most 200 and
+   * 400 ms), so such an operation fails after about 3 × this + 0.6 s: 16 s by default, where the driver's own 30 s
+   * would give 90 s. The driver also uses it as the socket timeout of its monitor's heartbeats, so keep it above the
+   * server's slowest handshake round trip.
+   */
+  readonly connectTimeout?: Duration.Input
   /** The database to use instead of the one the URI names. */
   readonly database?: string
-  /** More driver options; `monitorCommands` is always on. */
+  /**
+   * More driver options; `monitorCommands` is always on, and the two timeouts above replace `serverSelectionTimeoutMS`
+   * and `connectTimeoutMS` given here or in the URI.
+   */
   readonly client?: MongoClientOptions
 }
+
+/** What {@link layerConfig} reads through Effect `Config`. */
+export interface ConfigOptions {
+  /** The connection string; `None` fails the layer with {@link MongoNotConfigured}. */
+  readonly uri: Option.Option<string>
+  /** {@link Options.connectTimeout}; `None` for {@link defaultConnectTimeout}. */
+  readonly connectTimeout: Option.Option<Duration.Duration>
+  /** {@link Options.serverSelectionTimeout}; `None` for {@link defaultServerSelectionTimeout}. */
+  readonly serverSelectionTimeout: Option.Option<Duration.Duration>
+}
+
+/**
+ * The standard variables: `MONGODB_URI`, `MONGODB_CONNECT_TIMEOUT` and `MONGODB_SERVER_SELECTION_TIMEOUT`
+ * (`Settings.mongodbUri`, `Settings.mongodbConnectTimeout`, `Settings.mongodbServerSelectionTimeout`).
+ */
+export const config: Config.Config<ConfigOptions> = Config.all({
+  uri: Settings.mongodbUri,
+  connectTimeout: Settings.mongodbConnectTimeout,
+  serverSelectionTimeout: Settings.mongodbServerSelectionTimeout
+})
 
 /** The database named in the path of a connection string, else {@link defaultDatabase}. */
 export const databaseName = (uri: string): string => {
@@ -117,12 +164,16 @@ const trackPool = (client: MongoClient) => {
   return { connections: (): Readonly<Record<PoolState, number>> => ({ ...counts }), detach: listen(client, listeners) }
 }
 
+/** Whole milliseconds of `input`, as the driver takes them. */
+const millis = (input: Duration.Input): number => Math.round(Duration.toMillis(Duration.fromInputUnsafe(input)))
+
 /** Creates the client, counting its pool from the first event, and connects it; closes it again if that fails. */
 const open = async (uri: string, options: Options) => {
   const client = new MongoClient(uri, {
     ...options.client,
     monitorCommands: true,
-    serverSelectionTimeoutMS: Duration.toMillis(Duration.fromInputUnsafe(options.serverSelectionTimeout ?? "2 seconds"))
+    serverSelectionTimeoutMS: millis(options.serverSelectionTimeout ?? defaultServerSelectionTimeout),
+    connectTimeoutMS: millis(options.connectTimeout ?? defaultConnectTimeout)
   })
   const pool = trackPool(client)
   try {
@@ -179,17 +230,29 @@ export const layer = (uri: string, options: Options = {}): Layer.Layer<Mongo, Mo
   Layer.effect(Mongo, make(uri, options))
 
 /**
- * Connects to the URI read through Effect `Config`: `MONGODB_URI` unless
- * given another; fails with {@link MongoNotConfigured} when it is unset.
+ * Connects with its settings read through Effect `Config`: {@link config} (`MONGODB_URI`, `MONGODB_CONNECT_TIMEOUT`,
+ * `MONGODB_SERVER_SELECTION_TIMEOUT`) unless given others; fails with {@link MongoNotConfigured} when the URI is
+ * unset and with `Settings.InvalidConfig` when a value is not accepted. `options` gives the rest of {@link Options}.
+ *
+ * @example
+ * ```ts
+ * // MONGODB_URI=mongodb://db:27017/dag MONGODB_CONNECT_TIMEOUT=2s MONGODB_SERVER_SELECTION_TIMEOUT=1500
+ * const MongoLive = Mongo.layerConfig()
+ * ```
  */
 export const layerConfig = (
-  uri: Config.Config<Option.Option<string>> = Settings.mongodbUri,
-  options: Options = {}
+  settings: Config.Wrap<ConfigOptions> = config,
+  options: Omit<Options, "connectTimeout" | "serverSelectionTimeout"> = {}
 ): Layer.Layer<Mongo, Settings.InvalidConfig | MongoNotConfigured | MongoUnavailable> =>
   Layer.unwrap(
-    Effect.flatMap(Settings.read(uri), (value) =>
-      Option.match(value, {
+    Effect.flatMap(Settings.read(settings), ({ connectTimeout, serverSelectionTimeout, uri }) =>
+      Option.match(uri, {
         onNone: () => Effect.fail(new MongoNotConfigured()),
-        onSome: (configured) => Effect.succeed(layer(configured, options))
+        onSome: (configured) =>
+          Effect.succeed(layer(configured, {
+            ...options,
+            connectTimeout: Option.getOrElse(connectTimeout, () => defaultConnectTimeout),
+            serverSelectionTimeout: Option.getOrElse(serverSelectionTimeout, () => defaultServerSelectionTimeout)
+          }))
       }))
   )

@@ -13,12 +13,19 @@
  * program.pipe(Effect.provide(ObservabilityLive({ serviceName: "greeter", serviceVersion: "1.0.0" })), Main.runMain)
  * ```
  */
-import { Layer } from "effect"
+import { type Config, Layer } from "effect"
+import type { ListenError } from "./ListenError.ts"
 import * as Metrics from "./Metrics.ts"
 import * as MetricsServer from "./MetricsServer.ts"
 import type { InvalidConfig } from "./Settings.ts"
 import * as Testing from "./Testing.ts"
 import * as Tracing from "./Tracing.ts"
+
+/** Options of {@link ObservabilityLive}. */
+export interface Options {
+  /** The settings of `/metrics`; {@link MetricsServer.config}`()` (`PROMETHEUS_BIND`, …) by default. */
+  readonly metricsServer?: Config.Wrap<MetricsServer.Options>
+}
 
 /**
  * Tracing, Metrics and MetricsServer for the program named `resource` (a
@@ -27,9 +34,12 @@ import * as Tracing from "./Tracing.ts"
  * the program provides above it.
  */
 export const ObservabilityLive = (
-  resource: Tracing.Resource | string
-): Layer.Layer<Metrics.Metrics | MetricsServer.MetricsServer, InvalidConfig | MetricsServer.MetricsServerError> =>
-  Layer.merge(Tracing.layerConfig(resource), MetricsServer.layerConfig()).pipe(Layer.provideMerge(Metrics.layer))
+  resource: Tracing.Resource | string,
+  options: Options = {}
+): Layer.Layer<Metrics.Metrics | MetricsServer.MetricsServer, InvalidConfig | ListenError> =>
+  Layer.merge(Tracing.layerConfig(resource), MetricsServer.layerConfig(options.metricsServer)).pipe(
+    Layer.provideMerge(Metrics.layer)
+  )
 
 /** The same services for specs: spans kept in memory ({@link Testing.TestSpans}) and a fresh registry. */
 export const ObservabilityTest: Layer.Layer<Metrics.Metrics | Testing.TestSpans> = Layer.merge(

@@ -17,7 +17,7 @@
  * }).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ PROMETHEUS_BIND: "127.0.0.1:9464" }))))
  * ```
  */
-import { Config, Effect, Option, Predicate, Redacted, Schema, SchemaIssue } from "effect"
+import { Config, Duration, Effect, Option, Predicate, Redacted, Schema, SchemaIssue } from "effect"
 import { oneLine } from "./internal/oneLine.ts"
 
 /** A variable whose value is not accepted. */
@@ -171,6 +171,32 @@ export const positive: Parser<number> = {
   }
 }
 
+/** Milliseconds in one of each unit {@link duration} accepts, by the unit's names. */
+const durationUnits: ReadonlyArray<readonly [ReadonlyArray<string>, number]> = [
+  [["", "ms", "msec", "msecs", "milli", "millis", "millisecond", "milliseconds"], 1],
+  [["s", "sec", "secs", "second", "seconds"], 1_000],
+  [["m", "min", "mins", "minute", "minutes"], 60_000]
+]
+
+/** The longest {@link duration}: Node.js timers take at most 2³¹−1 ms (about 24.8 days). */
+const maxDurationMillis = 2 ** 31 - 1
+
+/**
+ * A {@link Parser} of a timeout: a whole number of milliseconds (`1500`) or a number and a unit, with or without a
+ * space (`500ms`, `1.5s`, `2 seconds`, `1 minute`), from 1 ms to 2³¹−1 ms (Node.js timers take no more).
+ */
+export const duration: Parser<Duration.Duration> = {
+  expected: "a duration from 1 ms to 24 days: milliseconds (1500) or a number and a unit (500ms, 1.5s, 2 seconds)",
+  parse: (text) => {
+    const match = /^(\d+(?:\.\d+)?)\s*([a-z]*)$/i.exec(text)
+    if (match === null) return undefined
+    const unit = durationUnits.find(([names]) => names.includes(match[2]!.toLowerCase()))
+    if (unit === undefined || (match[2] === "" && match[1]!.includes("."))) return undefined
+    const millis = Number(match[1]) * unit[1]
+    return millis >= 1 && millis <= maxDurationMillis ? Duration.millis(Math.round(millis)) : undefined
+  }
+}
+
 /** A {@link Parser} of `true` or `false`, in any case. */
 export const boolean: Parser<boolean> = {
   expected: "true or false",
@@ -204,10 +230,16 @@ export const otlpEndpointVariables = [
   "OTEL_EXPORTER_OTLP_ENDPOINT"
 ] as const
 
-/** The OTLP gRPC collector: the first of {@link otlpEndpointVariables} set, else `http://localhost:4317`. */
-export const otlpEndpoint: Config.Config<string> = Config.map(
+/** The OTLP gRPC collector the settings name: the first of {@link otlpEndpointVariables} set, if any. */
+export const namedOtlpEndpoint: Config.Config<Option.Option<string>> = Config.map(
   Config.all(otlpEndpointVariables.map((name) => optional(name, httpUrl))),
-  (values) => Option.getOrElse(Option.firstSomeOf(values), () => "http://localhost:4317")
+  Option.firstSomeOf
+)
+
+/** The OTLP gRPC collector: {@link namedOtlpEndpoint}, else `http://localhost:4317`. */
+export const otlpEndpoint: Config.Config<string> = Config.map(
+  namedOtlpEndpoint,
+  Option.getOrElse(() => "http://localhost:4317")
 )
 
 /** The standard `OTEL_TRACES_SAMPLER` names. */
@@ -307,3 +339,21 @@ export const mongodbUri: Config.Config<Option.Option<string>> = optional("MONGOD
   parse: (text) => /^mongodb(\+srv)?:\/\/[^/\s]+/.test(text) ? text : undefined,
   shown: redactCredentials
 })
+
+/**
+ * `MONGODB_CONNECT_TIMEOUT` if set: how long opening a MongoDB connection (TCP connect and handshake) may take
+ * ({@link duration}); `Mongo.layerConfig` uses `Mongo.defaultConnectTimeout` when unset.
+ */
+export const mongodbConnectTimeout: Config.Config<Option.Option<Duration.Duration>> = optional(
+  "MONGODB_CONNECT_TIMEOUT",
+  duration
+)
+
+/**
+ * `MONGODB_SERVER_SELECTION_TIMEOUT` if set: how long an operation waits for a reachable MongoDB server
+ * ({@link duration}); `Mongo.layerConfig` uses `Mongo.defaultServerSelectionTimeout` when unset.
+ */
+export const mongodbServerSelectionTimeout: Config.Config<Option.Option<Duration.Duration>> = optional(
+  "MONGODB_SERVER_SELECTION_TIMEOUT",
+  duration
+)

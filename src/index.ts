@@ -10,6 +10,9 @@
 /** {@link ObservabilityLive} and {@link ObservabilityTest}: everything at a program's entry. */
 export { ObservabilityLive, ObservabilityTest } from "./Observability.ts"
 
+/** A server that cannot listen where it was asked to. */
+export { ListenError } from "./ListenError.ts"
+
 /** One-line instrumentation of Effect's HTTP server. */
 export * as Http from "./Http.ts"
 

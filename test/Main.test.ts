@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from "node:child_process"
 import { once } from "node:events"
 import { createServer, type Server } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { Main } from "../src/index.ts"
 
 interface Run {
   readonly child: ChildProcess
@@ -16,10 +17,10 @@ interface Run {
   readonly printed: (text: string) => Promise<void>
 }
 
-const start = (env: Record<string, string>): Run => {
+const start = (env: Record<string, string>, options: { readonly ipc?: boolean } = {}): Run => {
   const child = spawn(process.execPath, ["examples/main.ts"], {
     env: { PATH: process.env.PATH ?? "", PROMETHEUS_BIND: "127.0.0.1:0", ...env },
-    stdio: ["ignore", "pipe", "pipe"]
+    stdio: ["ignore", "pipe", "pipe", ...(options.ipc === true ? ["ipc" as const] : [])]
   })
   let output = ""
   const waiting = new Set<() => void>()
@@ -107,9 +108,35 @@ describe("the example program without a collector", () => {
     const run = start({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${blackHolePort}` })
     await run.printed("metrics at http://127.0.0.1:")
     run.child.kill("SIGTERM")
-    await new Promise((resolve) => setTimeout(resolve, 300))
+    await new Promise((resolve) => setTimeout(resolve, Main.repeatWindowMillis + 300))
     run.child.kill("SIGTERM")
     expect(await run.exited(2_500)).toBe(130)
+  })
+
+  it("signals within the repeat window are one stop request (a terminal's Ctrl-C forwarded again by npm)", async () => {
+    const run = start({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${blackHolePort}` })
+    await run.printed("metrics at http://127.0.0.1:")
+    run.child.kill("SIGINT")
+    run.child.kill("SIGINT")
+    await new Promise((resolve) => setTimeout(resolve, Main.repeatWindowMillis / 5))
+    run.child.kill("SIGTERM")
+    // Not 130: the shutdown ran to its end (the hung collector's flush given up after its timeout).
+    expect(await run.exited(15_000)).toBe(0)
+  })
+
+  it("started over an IPC channel, it stops when the channel closes, and a close while stopping forces the exit", async () => {
+    const run = start({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${await closedPort()}` }, { ipc: true })
+    await run.printed("metrics at http://127.0.0.1:")
+    run.child.disconnect()
+    expect(await run.exited(15_000)).toBe(0)
+    expect(run.output()).not.toMatch(/Unhandled|ERROR/)
+
+    const hung = start({ OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${blackHolePort}` }, { ipc: true })
+    await hung.printed("metrics at http://127.0.0.1:")
+    hung.child.kill("SIGTERM")
+    await new Promise((resolve) => setTimeout(resolve, 200))
+    hung.child.disconnect()
+    expect(await hung.exited(2_500)).toBe(130)
   })
 
   it("a bad setting stops it at start with one line naming the variable, and exit code 1", async () => {

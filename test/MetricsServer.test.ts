@@ -135,16 +135,16 @@ describe("MetricsServer.layer", () => {
       assert.strictEqual(status, 200)
     }).pipe(Effect.scoped, Effect.provide(Metrics.layerTest)))
 
-  it.live("an address already in use fails with MetricsServerError: one line naming the address", () =>
+  it.live("an address already in use fails with ListenError: one line naming the address", () =>
     Effect.gen(function*() {
       const port = yield* occupiedPort
       const error = yield* Effect.flip(Layer.build(MetricsServer.layer({ bind: { host: "127.0.0.1", port } })))
-      assert.strictEqual(error._tag, "MetricsServerError")
+      assert.strictEqual(error._tag, "ListenError")
       assert.strictEqual(error.address, `127.0.0.1:${port}`)
       assert.match(error.message, new RegExp(`^cannot serve /metrics on 127\\.0\\.0\\.1:${port}: .*EADDRINUSE`))
       assert.notInclude(error.message, "PROMETHEUS_BIND")
       assert.notInclude(error.message, "\n")
-      assert.strictEqual(error.stack, `MetricsServerError: ${error.message}`)
+      assert.strictEqual(error.stack, `ListenError: ${error.message}`)
     }).pipe(Effect.scoped, Effect.provide(Metrics.layerTest)))
 
   it.live("built by layerConfig(), the error also names PROMETHEUS_BIND", () =>
@@ -155,12 +155,12 @@ describe("MetricsServer.layer", () => {
           Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ PROMETHEUS_BIND: `127.0.0.1:${port}` })))
         )
       )
-      assert.strictEqual(error._tag, "MetricsServerError")
+      assert.strictEqual(error._tag, "ListenError")
       assert.match(
         error.message,
         new RegExp(`^cannot serve /metrics on 127\\.0\\.0\\.1:${port} \\(PROMETHEUS_BIND\\): .*EADDRINUSE`)
       )
       assert.notInclude(error.message, "\n")
-      assert.strictEqual(error.stack, `MetricsServerError: ${error.message}`)
+      assert.strictEqual(error.stack, `ListenError: ${error.message}`)
     }).pipe(Effect.scoped, Effect.provide(Metrics.layerTest)))
 })

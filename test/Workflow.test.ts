@@ -52,7 +52,8 @@ describe("Transaction.commit", () => {
     Effect.gen(function*() {
       const storage = yield* Storage.Storage
       const first = yield* Transaction.commit(tx(), "tx-dup")
-      const error = yield* Effect.flip(storage.persist(first))
+      // Another transaction under the same id (the same one again would be answered as stored).
+      const error = yield* Effect.flip(storage.persist(new Storage.StoredTransaction({ ...first, amount: 6 })))
       assert.strictEqual(error._tag, "DuplicateTransaction")
       const { spans } = yield* finishedTree
       const failed = spans.filter((span) => span.name === "Storage.persist").at(-1)!

@@ -26,6 +26,7 @@ import * as protoLoader from "@grpc/proto-loader"
 import { Cause, Context, Duration, Effect, Layer, RcMap, Schema } from "effect"
 import * as Grpc from "../Grpc.ts"
 import type { Metrics } from "../Metrics.ts"
+import { ListenError, reasonOf } from "../ListenError.ts"
 import { formatAddress } from "../Settings.ts"
 import { PohAck, PohClient, type PohRequest, PohSequencer, PohUnavailable } from "./Poh.ts"
 
@@ -51,16 +52,6 @@ export const PohRequestMessage = Schema.Struct({
   region: text(64)
 })
 
-/** The PoH node's gRPC server could not listen. */
-export class PohServeError extends Schema.TaggedError<PohServeError>()("PohServeError", {
-  address: Schema.String,
-  reason: Schema.String
-}) {
-  override get message(): string {
-    return `cannot serve PoH on ${this.address}: ${this.reason}`
-  }
-}
-
 /** The running PoH node. */
 export class PohNode extends Context.Service<PohNode, {
   /** `host:port` it listens on, with the real port when bound to port 0. */
@@ -75,12 +66,25 @@ export interface ServerOptions {
   readonly port: number
   /** How long release waits for calls in flight before cancelling them; 5 seconds by default. */
   readonly shutdownTimeout?: Duration.Input
+  /** The setting `host` and `port` came from, named when they cannot be listened on. */
+  readonly setting?: string
 }
 
-const bind = (server: grpc.Server, address: string) =>
-  Effect.callback<number, PohServeError>((resume) =>
+const bind = (server: grpc.Server, address: string, setting: string | undefined) =>
+  Effect.callback<number, ListenError>((resume) =>
     server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) =>
-      resume(error === null ? Effect.succeed(port) : Effect.fail(new PohServeError({ address, reason: error.message })))
+      resume(
+        error === null
+          ? Effect.succeed(port)
+          : Effect.fail(
+            new ListenError({
+              server: "PoH gRPC",
+              address,
+              reason: reasonOf(error),
+              ...(setting === undefined ? {} : { setting })
+            })
+          )
+      )
     )
   )
 
@@ -98,7 +102,7 @@ const shutdown = (server: grpc.Server, timeout: Duration.Input) =>
  */
 export const layerServer = (
   options: ServerOptions
-): Layer.Layer<PohNode, PohServeError, PohSequencer | Metrics> =>
+): Layer.Layer<PohNode, ListenError, PohSequencer | Metrics> =>
   Layer.effect(
     PohNode,
     Effect.gen(function*() {
@@ -114,7 +118,7 @@ export const layerServer = (
         (started) => shutdown(started, options.shutdownTimeout ?? "5 seconds")
       )
       server.addService(loadService(), { Request: request })
-      const port = yield* bind(server, address)
+      const port = yield* bind(server, address, options.setting)
       return PohNode.of({ address: formatAddress(options.host, port), port })
     })
   )

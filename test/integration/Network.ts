@@ -244,7 +244,7 @@ export const startNetwork = (options: NetworkOptions = {}) =>
     const [grpcPort, httpPort, dagMetricsPort, pohMetricsPort] = yield* freePorts(4)
     const pohEnv = {
       POH_GRPC_BIND: `127.0.0.1:${grpcPort}`,
-      PROMETHEUS_BIND: `127.0.0.1:${pohMetricsPort}`,
+      POH_METRICS_BIND: `127.0.0.1:${pohMetricsPort}`,
       ...options.poh
     }
     const poh = yield* spawnNode("poh-node", "poh-node.ts", pohEnv)
@@ -252,7 +252,7 @@ export const startNetwork = (options: NetworkOptions = {}) =>
     const dag = yield* spawnNode("sending-dag", "sending-dag.ts", {
       SENDING_DAG_BIND: `127.0.0.1:${httpPort}`,
       POH_ADDRESS: `127.0.0.1:${grpcPort}`,
-      PROMETHEUS_BIND: `127.0.0.1:${dagMetricsPort}`,
+      SENDING_DAG_METRICS_BIND: `127.0.0.1:${dagMetricsPort}`,
       ...options.dag
     })
     yield* whileRunning("the PoH node listened", logged(poh, /gRPC on (\S+);/), [poh, dag])

@@ -232,13 +232,13 @@ describe("dashboards and rules against the example network", () => {
 
         yield* example("poh-node", "poh-node.ts", {
           POH_GRPC_BIND: `127.0.0.1:${grpcPort}`,
-          PROMETHEUS_BIND: targets["poh-node"],
+          POH_METRICS_BIND: targets["poh-node"],
           OTEL_SERVICE_NAME: services.poh
         })
         yield* example("sending-dag", "sending-dag.ts", {
           SENDING_DAG_BIND: `127.0.0.1:${httpPort}`,
           POH_ADDRESS: `127.0.0.1:${grpcPort}`,
-          PROMETHEUS_BIND: targets["sending-dag"],
+          SENDING_DAG_METRICS_BIND: targets["sending-dag"],
           MONGODB_URI: mongodbUri,
           PRESENCE_FAILURE_RATIO: String(failureRatio),
           OTEL_SERVICE_NAME: services.dag

@@ -583,7 +583,7 @@ describe("faults", () => {
           spawnNode(name, "sending-dag.ts", {
             SENDING_DAG_BIND: `127.0.0.1:${httpPort}`,
             POH_ADDRESS: `127.0.0.1:${pohPort}`,
-            PROMETHEUS_BIND: `127.0.0.1:${metricsPort}`,
+            SENDING_DAG_METRICS_BIND: `127.0.0.1:${metricsPort}`,
             OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${hung.port}`
           })
         /** Starts the DAG, makes spans waiting for export, sends SIGTERM; whether it is still running 1 s later. */

@@ -6,26 +6,19 @@ import { ConfigProvider, Effect, Layer, Option } from "effect"
 import type { CommandStartedEvent } from "mongodb"
 import { Gauge, Histogram } from "prom-client"
 import { inject } from "vitest"
-import { DagMetrics, Poh, Storage } from "../../src/dag/index.ts"
+import { DagMetrics, Storage } from "../../src/dag/index.ts"
 import * as MongoStorage from "../../src/dag/MongoStorage.ts"
 import { Metrics, ObservabilityTest, Testing } from "../../src/index.ts"
 import * as Mongo from "../../src/Mongo.ts"
 import * as MongoMonitor from "../../src/MongoMonitor.ts"
 import { startFerretDB } from "../../servers/Servers.ts"
+import { storedTransaction } from "../support/Transactions.ts"
 
 /** A value that must never reach a span. */
 const memo = "memo-7f3a-never-in-a-span"
 
 const transaction = (id: string, fields: { readonly memo?: string | undefined } = { memo }) =>
-  new Storage.StoredTransaction({
-    id,
-    from: "alice-sender",
-    to: "bob-receiver",
-    amount: 5,
-    region: "eu-central",
-    ...fields,
-    ack: new Poh.PohAck({ seq: 7, hash: "ab".repeat(32), timestamp: "2025-01-01T00:00:00.000Z", node: "poh-1" })
-  })
+  storedTransaction(id, fields)
 
 /** Mongo on `database` of the server at `uri`, with in-memory spans and a fresh registry. */
 const MongoOnly = (database: string, uri = inject("mongodbUri")) =>
@@ -134,7 +127,8 @@ describe("MongoStorage", () => {
       const storage = yield* Storage.Storage
       const tx = transaction("tx-dup")
       yield* storage.persist(tx)
-      const error = yield* Effect.flip(storage.persist(tx))
+      // Another transaction under the same id (the same one again would be answered as stored).
+      const error = yield* Effect.flip(storage.persist(transaction("tx-dup", { memo: "another" })))
       assert.strictEqual(error._tag, "DuplicateTransaction")
       assert.strictEqual(error.message, "transaction tx-dup is already stored")
 

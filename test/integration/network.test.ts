@@ -80,13 +80,13 @@ describe("the example network across processes", () => {
         const poh = yield* spawnNode("poh-node", "poh-node.ts", {
           POH_GRPC_BIND: `127.0.0.1:${grpcPort}`,
           POH_NODE_NAME: pohNodeName,
-          PROMETHEUS_BIND: pohTarget,
+          POH_METRICS_BIND: pohTarget,
           OTEL_SERVICE_NAME: services.poh
         })
         const dag = yield* spawnNode("sending-dag", "sending-dag.ts", {
           SENDING_DAG_BIND: `127.0.0.1:${httpPort}`,
           POH_ADDRESS: `127.0.0.1:${grpcPort}`,
-          PROMETHEUS_BIND: dagTarget,
+          SENDING_DAG_METRICS_BIND: dagTarget,
           OTEL_SERVICE_NAME: services.dag,
           MONGODB_URI: mongodbUri
         })
