@@ -5,6 +5,8 @@
  *
  * - (a) `bare`: `HttpRouter.serve`, no tracer;
  * - (b) `ours`: `Http.serve` + this library's tracing, every request sampled;
+ * - (b') `ours-log`: (b) with the library's logger installed and one JSON log line per request, written inside the
+ *   request's server span (so it carries the trace id) to a file;
  * - (c) `sdk-node`: `@opentelemetry/sdk-node` + `instrumentation-http` (loader hook registered) for the server span,
  *   `@effect/opentelemetry` for the workflow spans, prom-client in a hand-written middleware;
  * - (d) `fastapi`: FastAPI + uvicorn + `opentelemetry-instrumentation-fastapi` + `prometheus_client`, the same work
@@ -16,7 +18,8 @@
  * every server afresh (next contender first), warms it up, then measures. After each measurement the server reports
  * what it recorded, and the run fails unless every answered request left its spans and metrics.
  *
- * Run: `npm run bench:http` (ROUNDS, DURATION and WARMUP in seconds, CONNECTIONS override the defaults).
+ * Run: `npm run bench:http` (ROUNDS, DURATION and WARMUP in seconds, CONNECTIONS override the defaults; CONTENDERS,
+ * such as `bare,ours,ours-log`, runs only those).
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
@@ -52,7 +55,7 @@ const python = () => {
 }
 
 interface Contender {
-  readonly key: "bare" | "ours" | "sdk-node" | "fastapi"
+  readonly key: "bare" | "ours" | "ours-log" | "sdk-node" | "fastapi"
   readonly name: string
   /** The server's command line after `taskset -c 0`. */
   readonly command: () => ReadonlyArray<string>
@@ -61,7 +64,9 @@ interface Contender {
   readonly results: Array<number>
 }
 
-const contenders: ReadonlyArray<Contender> = [
+const chosen = process.env["CONTENDERS"]?.split(",")
+
+const contenders: ReadonlyArray<Contender> = ([
   {
     key: "bare",
     name: "(a) Effect bare",
@@ -73,6 +78,13 @@ const contenders: ReadonlyArray<Contender> = [
     key: "ours",
     name: "(b) Effect + this library",
     command: () => [process.execPath, serverScript, "ours"],
+    spansPerRequest: 5,
+    results: []
+  },
+  {
+    key: "ours-log",
+    name: "(b') (b) + the library's logger, one JSON line per request",
+    command: () => [process.execPath, serverScript, "ours-log"],
     spansPerRequest: 5,
     results: []
   },
@@ -90,7 +102,8 @@ const contenders: ReadonlyArray<Contender> = [
     spansPerRequest: 5,
     results: []
   }
-]
+] satisfies ReadonlyArray<Contender>).filter((contender) => chosen === undefined || chosen.includes(contender.key))
+if (contenders[0]?.key !== "bare") throw new Error("CONTENDERS must include bare: every ratio is against it")
 
 interface Report {
   readonly committed: number
@@ -99,6 +112,9 @@ interface Report {
   readonly serverSpans: number
   readonly effectSpans: number
   readonly byName: Record<string, { readonly count: number; readonly withParent: number; readonly kind: number }>
+  /** Lines the logger wrote (`ours-log`), and those carrying a trace id: one per request. */
+  readonly logLines: number
+  readonly tracedLogLines: number
 }
 
 /** Starts a contender's server on core 0; resolves once it prints its port. */
@@ -128,6 +144,10 @@ const verify = (contender: Contender, report: Report, answered: number) => {
     }
   }
   if (report.effectSpans !== 0) problems.push(`${report.effectSpans} Effect spans started with the tracer off`)
+  // Each request's line carries its trace; the server's own start-up lines (`Listening on …`) do not.
+  if (contender.key === "ours-log" && !within(report.tracedLogLines, answered)) {
+    problems.push(`${report.logLines} log lines (${report.tracedLogLines} with a trace id)`)
+  }
   if (problems.length > 0) {
     throw new Error(`${contender.name}: ${answered} requests answered 2xx but ${problems.join(", ")}`)
   }
@@ -155,9 +175,6 @@ for (let round = 0; round < rounds; round++) {
 
 const medians = Object.fromEntries(contenders.map((contender) => [contender.key, median(contender.results)]))
 const a = medians["bare"]!
-const b = medians["ours"]!
-const c = medians["sdk-node"]!
-const d = medians["fastapi"]!
 console.log(machine())
 console.log(
   `POST /tx, ${connections} connections, ${rounds} rounds × ${duration} s (after ${warmup} s warm-up), ` +
@@ -166,9 +183,10 @@ console.log(
 for (const contender of contenders) {
   const report = lastReports.get(contender.key)!
   const names = Object.entries(report.byName).map(([name, entry]) => `${name}×${entry.count}`).join(", ")
+  const logs = contender.key === "ours-log" ? `, ${report.logLines} log lines (${report.tracedLogLines} with trace_id)` : ""
   console.log(
     `verified ${contender.key}: ${report.committed} committed, ${report.httpObserved} latencies, ` +
-      `${report.spans} spans (${names || "none"})`
+      `${report.spans} spans (${names || "none"})${logs}`
   )
 }
 console.log()
@@ -180,8 +198,17 @@ for (const contender of contenders) {
   console.log(`| ${contender.name} | ${value.toFixed(0)} | ${rows} | ${ratio(value, a)} |`)
 }
 console.log()
-console.log(`(b)/(a) = ${ratio(b, a)} (goal ≥ 0.7×): ${b >= 0.7 * a ? "met" : "not met"}`)
-console.log(`(b)/(c) = ${ratio(b, c)} (goal ≥ 1.5×): ${b >= 1.5 * c ? "met" : "not met"}`)
-console.log(`(b)/(d) = ${ratio(b, d)} (goal ≥ 3×): ${b >= 3 * d ? "met" : "not met"}`)
+/** `x/y = …` against a goal, when both were run. */
+const compare = (x: string, y: string, goal?: number) => {
+  const [top, bottom] = [medians[x], medians[y]]
+  if (top === undefined || bottom === undefined) return
+  const verdict = goal === undefined ? "" : ` (goal ≥ ${goal}×): ${top >= goal * bottom ? "met" : "not met"}`
+  console.log(`${x}/${y} = ${ratio(top, bottom)}${verdict}`)
+}
+compare("ours", "bare", 0.7)
+compare("ours-log", "bare", 0.7)
+compare("ours-log", "ours")
+compare("ours", "sdk-node", 1.5)
+compare("ours", "fastapi", 3)
 const over = (value: number) => `${(1e6 / value - 1e6 / a).toFixed(1)} µs`
-console.log(`per-request cost over (a): (b) ${over(b)}, (c) ${over(c)}, (d) ${over(d)}`)
+console.log(`per-request cost over (a): ${contenders.slice(1).map((other) => `${other.key} ${over(medians[other.key]!)}`).join(", ")}`)

@@ -39,8 +39,8 @@ export const childEnv = (env: Readonly<Record<string, string>>): NodeJS.ProcessE
 })
 
 /**
- * Starts `command` pinned to `cpus` (`taskset -c`), its stdout read as JSON lines; resolves once it has printed the
- * first one.
+ * Starts `command` pinned to `cpus` (`taskset -c`), its stdout read as JSON lines (its JSON log lines aside);
+ * resolves once it has printed the first one.
  */
 export const startChild = async <Ready, Report>(
   name: string,
@@ -52,7 +52,10 @@ export const startChild = async <Ready, Report>(
   const lines = createInterface({ input: child.stdout })
   const json: Array<(value: unknown) => void> = []
   lines.on("line", (line) => {
-    if (line.startsWith("{")) json.shift()?.(JSON.parse(line))
+    if (!line.startsWith("{")) return
+    const value = JSON.parse(line) as Record<string, unknown>
+    // The library's JSON log lines (`ObservabilityLive` off a terminal) are not answers of the protocol.
+    if (!("level" in value && "timestamp" in value)) json.shift()?.(value)
   })
   const next = <A>() => new Promise<A>((resolve) => json.push(resolve as (value: unknown) => void))
   const exited = once(child, "exit")

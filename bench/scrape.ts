@@ -3,10 +3,12 @@
  *
  * Render time: how long `/metrics` takes to render (src/internal/exposition.ts, the renderer `MetricsServer` serves)
  * from a registry of about 1k and 10k series, in both exposition formats. The registry is the library's own
- * (`Metrics.make`, Node.js default metrics on) filled with synthetic label values in families registered through it
- * (`metrics.histogram`, `metrics.counter`) under the names the instrumentations use: half the series from the gRPC
- * server latency histogram with exemplars (17 series per label set), half from `presence_calls_total`. The series
- * count is the number of sample lines actually rendered. Medians of repeated renders.
+ * (`Metrics.make`, Node.js default metrics on) filled with synthetic label values: a tenth of the series from Effect's
+ * own metrics (`EffectMetrics.make`: half from a `Metric.histogram` whose samples were recorded inside a span, so its
+ * buckets carry exemplars, half from a `Metric.counter`), the rest in families registered through the registry
+ * (`metrics.histogram`, `metrics.counter`) under the names the instrumentations use: half from the gRPC server
+ * latency histogram with exemplars (17 series per label set), half from `presence_calls_total`. The series count is
+ * the number of sample lines actually rendered. Medians of repeated renders.
  *
  * Event-loop delay a scrape causes under load: this process serves such a 10k-series registry at `/metrics` through
  * `MetricsServer` on a loopback port while it runs a steady load: the traced workflow of bench/workflow.ts
@@ -25,11 +27,11 @@
  */
 import { execFileSync } from "node:child_process"
 import { createHistogram, type RecordableHistogram } from "node:perf_hooks"
-import { Effect, Layer, ManagedRuntime } from "effect"
+import { Effect, Layer, ManagedRuntime, Metric } from "effect"
 import type { Counter, Histogram } from "prom-client"
 import { DagMetrics } from "../src/dag/index.ts"
 import * as Grpc from "../src/Grpc.ts"
-import { Metrics, MetricsServer } from "../src/index.ts"
+import { EffectMetrics, Metrics, MetricsServer } from "../src/index.ts"
 import { checkMetrics, checkSpans, commitOne, counted, registry, tracing, workflowsLayer } from "./commit.ts"
 import { autocannon, countingProcessor, type Load, machine, makeTally, median } from "./support.ts"
 
@@ -42,22 +44,38 @@ const goalMs = 25
  */
 const fill = async (target: number) => {
   const metrics = await Effect.runPromise(Metrics.make({ defaultMetrics: true }))
-  await Effect.runPromise(
-    Effect.all([Grpc.serverInterceptor, DagMetrics.make({ regions: [] })]).pipe(
+  const [, , effectRegistry] = await Effect.runPromise(
+    Effect.all([Grpc.serverInterceptor, DagMetrics.make({ regions: [] }), EffectMetrics.make()]).pipe(
       Effect.provideService(Metrics.Metrics, metrics)
     )
   )
+  const perHistogram = Metrics.latencyBuckets.length + 3 // buckets, +Inf, _sum, _count
+  const effectSeries = target / 10
+  // The Effect histogram's series carry exemplars as the gRPC histogram's do: recorded inside a sampled span.
+  const effectLatency = Metric.histogram("effect_step_seconds", { boundaries: Metrics.latencyBuckets })
+  const effectJobs = Metric.counter("effect_jobs")
+  await Effect.runPromise(
+    Effect.gen(function*() {
+      for (let i = 0; i < Math.round(effectSeries / 2 / perHistogram); i++) {
+        const step = Metric.withAttributes(effectLatency, { step: `step${i}` })
+        yield* Metric.update(step, (i % 100) / 1000).pipe(Effect.withSpan("step"))
+      }
+      for (let i = 0; i < Math.round(effectSeries / 2); i++) {
+        yield* Metric.update(Metric.withAttributes(effectJobs, { queue: `q${i}` }), 1)
+      }
+    }).pipe(Effect.provideService(Metric.MetricRegistry, effectRegistry), Effect.provide(tracing(countingProcessor(makeTally()))))
+  )
+  const rest = target - effectSeries
   const grpcServerLatency = metrics.registry.getSingleMetric("grpc_method_latency_seconds") as Histogram
   const presenceCalls = metrics.registry.getSingleMetric("presence_calls_total") as Counter
-  const perHistogram = Metrics.latencyBuckets.length + 3 // buckets, +Inf, _sum, _count
-  for (let i = 0; i < Math.round(target / 2 / perHistogram); i++) {
+  for (let i = 0; i < Math.round(rest / 2 / perHistogram); i++) {
     grpcServerLatency.observe({
       labels: { service: "poh.PohService", method: `Method${i}`, code: "OK" },
       value: (i % 100) / 1000,
       exemplarLabels: { trace_id: "0af7651916cd43dd8448eb211c80319c", span_id: "b7ad6b7169203331" }
     } as Parameters<typeof grpcServerLatency.observe>[0])
   }
-  for (let i = 0; i < Math.round(target / 2); i++) {
+  for (let i = 0; i < Math.round(rest / 2); i++) {
     presenceCalls.inc({ region: `r${i}`, outcome: "success" })
   }
   return metrics
@@ -78,7 +96,7 @@ const time = async (run: () => Promise<string>) => {
 const seriesIn = (body: string) => body.split("\n").filter((line) => line !== "" && !line.startsWith("#")).length
 
 console.log(machine())
-console.log(`${renders} renders each after 5 warm-up renders; medians`)
+console.log(`${renders} renders each after 5 warm-up renders; medians; a tenth of the series from Effect metrics`)
 console.log()
 console.log("| series | format | bytes | render ms (median) | goal < 25 ms at 10k |")
 console.log("|---|---|---|---|---|")

@@ -9,6 +9,17 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import { once } from "node:events"
 import { Data, Effect, Schema } from "effect"
+import { Settings } from "../src/index.ts"
+
+/** A {@link Settings.Parser} of the `host:port` of `what`, kept as the text given. */
+export const hostPort = (what: string): Settings.Parser<string> => ({
+  expected: `host:port of ${what}`,
+  parse: (text) => Settings.parseBind(text) === undefined ? undefined : text
+})
+
+/** A bound address to connect to: the wildcard hosts become loopback. */
+export const reachable = (bound: string): string =>
+  bound.replace(/^0\.0\.0\.0:/, "127.0.0.1:").replace(/^\[::\]:/, "[::1]:")
 
 /** Where a node listens: named URLs or addresses, such as `{ http: "http://127.0.0.1:8081" }`. */
 export type Endpoints = Readonly<Record<string, string>>
@@ -54,8 +65,18 @@ export interface Node {
   readonly exited: Effect.Effect<never, NodeExited>
 }
 
-/** The message of a log line (`[time] LEVEL (#fiber): message` → `message`). */
-const messageOf = (line: string) => line.replace(/^\[[^\]]*\] \w+ \(#\d+\): /, "")
+/** The message of a log line: a JSON line's `message`, or a pretty line's text (`[time] LEVEL (#fiber): message`). */
+const messageOf = (line: string) => {
+  if (line.startsWith("{")) {
+    try {
+      const { message } = JSON.parse(line) as { readonly message?: unknown }
+      if (typeof message === "string") return message
+    } catch {
+      // Not a JSON log line after all: shown as it is.
+    }
+  }
+  return line.replace(/^\[[^\]]*\] \w+ \(#\d+\): /, "")
+}
 
 /** How long a node may take to stop after SIGTERM before it is killed. */
 const stopTimeoutMillis = 15_000
@@ -78,7 +99,8 @@ export const launch = (name: string, script: string, env: Readonly<Record<string
   Effect.acquireRelease(
     Effect.sync((): Node => {
       const child = spawn(process.execPath, [script], {
-        env: { ...process.env, ...env },
+        // A node's output is a pipe to the launcher: pretty lines still when the launcher's is a terminal.
+        env: { ...(process.stdout.isTTY ? { LOG_FORMAT: "pretty" } : {}), ...process.env, ...env },
         stdio: ["ignore", "pipe", "pipe", "ipc"],
         detached: true
       })

@@ -1,5 +1,5 @@
 /**
- * The single-process example behind `npm start`: transactions committed at a
+ * The single-process example (`npm run start:example`): transactions committed at a
  * steady rate through an in-process PoH sequencer and an in-memory store,
  * each one traced and exported over OTLP gRPC, metrics served at `/metrics`.
  * Ctrl-C (or SIGTERM) stops it cleanly.
@@ -51,7 +51,7 @@ const program = Effect.gen(function*() {
 const Workflows = Layer.mergeAll(
   Poh.layerInProcess("poh-local"),
   Storage.layerMemory,
-  Presence.layerStatic({ nodes, failureRatio: 0.05 })
+  Presence.layerStatic({ nodes })
 ).pipe(Layer.provideMerge(DagMetrics.layerConfig()))
 
 program.pipe(

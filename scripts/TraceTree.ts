@@ -61,6 +61,10 @@ const keyAttributes = [
   "db.operation.name",
   "db.collection.name",
   "dag.region",
+  "dag.poh.node",
+  "dag.poh.placement",
+  "dag.poh.attempts",
+  "dag.presence.stale",
   "dag.tx.id",
   "poh.seq"
 ] as const

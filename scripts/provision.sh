@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Provisions the real servers that the integration tests start on loopback:
-#   FerretDB (SQLite backend) and Jaeger v2, built from the pinned Go modules in
-#   servers/<name>/go.mod into a cache outside the repo, and Debian's Prometheus
-#   (prometheus + promtool). Idempotent: a run with everything cached takes ~1 s.
+#   FerretDB (SQLite backend), Jaeger v2 and an OpenTelemetry Collector, built
+#   from the pinned Go modules in servers/<name>/go.mod into a cache outside the
+#   repo, and Debian's Prometheus (prometheus + promtool). Idempotent: a run with
+#   everything cached takes ~1 s.
 # Keep the versions and the cache rule in sync with servers/Cache.ts.
 set -euo pipefail
 
@@ -10,13 +11,19 @@ repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cache="${DAG_OBS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dag-observability}"
 ferretdb_version=v1.24.2
 jaeger_version=v1.76.0
+otelcol_version=v0.161.0
+# The collector's cache key also hashes its module and component list, so that
+# a component added at the same release builds a new binary (servers/Cache.ts).
+otelcol_key="$otelcol_version-$(cat "$repo/servers/otelcol/go.mod" "$repo/servers/otelcol/components.go" |
+  sha256sum | cut -c1-8)"
 
-# build NAME MODULE VERSION PACKAGE [GO BUILD FLAGS...]: go-builds PACKAGE from
-# servers/NAME into $cache/NAME-VERSION/NAME unless that binary is already there.
+# build NAME KEY MODULE VERSION PACKAGE [GO BUILD FLAGS...]: go-builds PACKAGE
+# from servers/NAME into $cache/NAME-KEY/NAME unless that binary is already
+# there; servers/NAME/go.mod must pin MODULE at VERSION.
 build() {
-  local name=$1 module=$2 version=$3 package=$4
-  shift 4
-  local out="$cache/$name-$version/$name"
+  local name=$1 key=$2 module=$3 version=$4 package=$5
+  shift 5
+  local out="$cache/$name-$key/$name"
   [[ -x $out ]] && return
   command -v go >/dev/null || { echo "provision: Go is needed to build $name" >&2; exit 1; }
   grep -Eq "^\s+$module $version( |\$)" "$repo/servers/$name/go.mod" ||
@@ -64,18 +71,26 @@ elif [[ ! -x $cache/ferretdb-$ferretdb_version/ferretdb ]]; then
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   ferretdb_modfile "$work"
-  build ferretdb github.com/FerretDB/FerretDB "$ferretdb_version" github.com/FerretDB/FerretDB/cmd/ferretdb \
+  build ferretdb "$ferretdb_version" github.com/FerretDB/FerretDB "$ferretdb_version" github.com/FerretDB/FerretDB/cmd/ferretdb \
     -modfile="$work/go.mod"
 fi
 if [[ -n ${JAEGER_QUERY_URL:-} ]]; then
   echo "jaeger     skipped: JAEGER_QUERY_URL is set"
 else
-  build jaeger github.com/jaegertracing/jaeger "$jaeger_version" github.com/jaegertracing/jaeger/cmd/jaeger \
+  build jaeger "$jaeger_version" github.com/jaegertracing/jaeger "$jaeger_version" github.com/jaegertracing/jaeger/cmd/jaeger \
     -ldflags="-X github.com/jaegertracing/jaeger/internal/version.latestVersion=$jaeger_version"
+fi
+# servers/otelcol holds the collector builder's output for builder-config.yaml
+# (main.go, components.go, go.mod with the load_balancing exporter's replace).
+if [[ -n ${OTELCOL_BINARY:-} ]]; then
+  echo "otelcol    skipped: OTELCOL_BINARY is set"
+else
+  build otelcol "$otelcol_key" go.opentelemetry.io/collector/otelcol "$otelcol_version" .
 fi
 install_prometheus
 
 [[ -n ${MONGODB_URI:-} ]] || echo "ferretdb   $ferretdb_version  $cache/ferretdb-$ferretdb_version/ferretdb"
 [[ -n ${JAEGER_QUERY_URL:-} ]] || echo "jaeger     $jaeger_version  $cache/jaeger-$jaeger_version/jaeger"
+[[ -n ${OTELCOL_BINARY:-} ]] || echo "otelcol    $otelcol_version  $cache/otelcol-$otelcol_key/otelcol"
 echo "prometheus $(prometheus --version 2>&1 | awk 'NR==1 {print $3}')  $(command -v prometheus)"
 echo "promtool   $(promtool --version 2>&1 | awk 'NR==1 {print $3}')  $(command -v promtool)"

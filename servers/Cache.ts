@@ -2,6 +2,8 @@
  * Where scripts/provision.sh puts the server binaries, and which versions.
  * Keep in sync with that script and with servers/<name>/go.mod.
  */
+import { createHash } from "node:crypto"
+import { readFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { join } from "node:path"
 
@@ -20,3 +22,21 @@ export const ferretdbBinary = join(cacheDir, `ferretdb-${ferretdbVersion}`, "fer
 
 /** The Jaeger v2 binary built by scripts/provision.sh. */
 export const jaegerBinary = join(cacheDir, `jaeger-${jaegerVersion}`, "jaeger")
+
+/** OpenTelemetry Collector release whose modules servers/otelcol/go.mod pins (the builder manifest's version). */
+export const otelcolVersion = "v0.161.0"
+
+/**
+ * The first 8 hex digits of the SHA-256 of servers/otelcol/go.mod followed by
+ * components.go: part of the collector's cache key, so that a component added
+ * at the same release builds a new binary instead of reusing the cached one.
+ */
+export const otelcolBuild = createHash("sha256")
+  .update(readFileSync(new URL("./otelcol/go.mod", import.meta.url)))
+  .update(readFileSync(new URL("./otelcol/components.go", import.meta.url)))
+  .digest("hex")
+  .slice(0, 8)
+
+/** The collector: $OTELCOL_BINARY (one of your own), else the one scripts/provision.sh builds. */
+export const otelcolBinary = process.env.OTELCOL_BINARY ||
+  join(cacheDir, `otelcol-${otelcolVersion}-${otelcolBuild}`, "otelcol")

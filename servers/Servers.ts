@@ -1,19 +1,44 @@
 /**
  * Starts the real servers of the integration tests on 127.0.0.1: FerretDB
  * (MongoDB wire protocol, SQLite backend), Jaeger v2 (OTLP gRPC in, HTTP query
- * API out, memory storage) and Prometheus. Each takes a free port and a temp
- * dir; every process still running is killed when the test process exits.
+ * API out, memory storage), Prometheus and an OpenTelemetry Collector
+ * (servers/Collector.ts). Each takes a free port and a temp dir; every process
+ * still running is killed when the test process exits (servers/Process.ts).
  */
-import { execFile, spawn, type ChildProcess } from "node:child_process"
-import { existsSync, rmSync } from "node:fs"
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises"
-import { connect, createServer } from "node:net"
-import { tmpdir } from "node:os"
-import { delimiter, join } from "node:path"
-import { setTimeout as sleep } from "node:timers/promises"
+import { existsSync } from "node:fs"
+import { mkdir, writeFile } from "node:fs/promises"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { MongoClient } from "mongodb"
 import { cacheDir, ferretdbBinary, ferretdbVersion, jaegerBinary, jaegerVersion } from "./Cache.ts"
+import {
+  type CommandResult,
+  freePort,
+  httpOk,
+  launch,
+  makeTempDir,
+  removeTempDir,
+  requireOnPath,
+  restartable,
+  runCommand,
+  type Server,
+  tcpOpen,
+  terminate,
+  waitReady
+} from "./Process.ts"
+
+export { freePort, preferredPort } from "./Process.ts"
+export {
+  type Collector,
+  collectorConfig,
+  type CollectorConfigOptions,
+  type CollectorLogRecord,
+  type CollectorOptions,
+  type CollectorSpan,
+  collectorVersion,
+  startCollector,
+  validateCollectorConfig
+} from "./Collector.ts"
 
 /** A FerretDB server; `stop()` keeps its port and data so that `start()` brings the same database back. */
 export interface FerretDB {
@@ -72,20 +97,7 @@ export interface Prometheus {
 }
 
 /** Exit code and output of a `promtool` run. */
-export interface PromtoolResult {
-  readonly code: number
-  readonly stdout: string
-  readonly stderr: string
-}
-
-const readyTimeoutMs = 30_000
-const running = new Set<ChildProcess>()
-const tempDirs = new Set<string>()
-
-process.once("exit", () => {
-  for (const child of running) child.kill("SIGKILL")
-  for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
-})
+export type PromtoolResult = CommandResult
 
 /** Options of {@link startFerretDB}. */
 export interface FerretDBOptions {
@@ -113,23 +125,15 @@ export async function startFerretDB(options: FerretDBOptions = {}): Promise<Ferr
     "--telemetry=disable",
     "--debug-addr=-"
   ]
-  let server: Server | undefined
-  const start = async (): Promise<void> => {
-    if (server !== undefined) return
-    server = launch("FerretDB", ferretdbBinary, args, { DO_NOT_TRACK: "1" })
-    try {
-      await waitReady(server, async () => (await tcpOpen(port)) && (await mongoPing(uri)))
-    } catch (error) {
-      server = undefined
-      throw error
-    }
-  }
-  const stop = async (): Promise<void> => {
-    const stopping = server
-    server = undefined
+  const { start, stop } = restartable({
+    name: "FerretDB",
+    binary: ferretdbBinary,
+    args,
+    env: { DO_NOT_TRACK: "1" },
+    ready: async () => (await tcpOpen(port)) && (await mongoPing(uri)),
     // FerretDB waits 3 s for open client connections unless sent a second SIGTERM.
-    if (stopping !== undefined) await terminate(stopping, 100)
-  }
+    repeatTermAfterMs: 100
+  })
   try {
     await start()
   } catch (error) {
@@ -164,30 +168,19 @@ export async function startJaeger(options: JaegerOptions = {}): Promise<Jaeger> 
   const [otlpPort, queryPort] = await Promise.all([options.otlpPort ?? freePort(), options.queryPort ?? freePort()])
   const queryUrl = `http://127.0.0.1:${queryPort}`
   const config = fileURLToPath(new URL("./jaeger/config.yaml", import.meta.url))
-  let server: Server | undefined
-  const start = async (): Promise<void> => {
-    if (server !== undefined) return
-    server = launch("Jaeger", jaegerBinary, [`--config=${config}`], {
-      JAEGER_OTLP_GRPC_ENDPOINT: `127.0.0.1:${otlpPort}`,
-      JAEGER_QUERY_HTTP_ENDPOINT: `127.0.0.1:${queryPort}`
-    })
-    try {
-      await waitReady(server, async () => (await httpOk(`${queryUrl}/api/services`)) && (await tcpOpen(otlpPort)))
-    } catch (error) {
-      server = undefined
-      throw error
-    }
-  }
+  const { start, stop } = restartable({
+    name: "Jaeger",
+    binary: jaegerBinary,
+    args: [`--config=${config}`],
+    env: { JAEGER_OTLP_GRPC_ENDPOINT: `127.0.0.1:${otlpPort}`, JAEGER_QUERY_HTTP_ENDPOINT: `127.0.0.1:${queryPort}` },
+    ready: async () => (await httpOk(`${queryUrl}/api/services`)) && (await tcpOpen(otlpPort))
+  })
   await start()
   return {
     otlpEndpoint: `http://127.0.0.1:${otlpPort}`,
     queryUrl,
     version: jaegerVersion,
-    stop: async () => {
-      const stopping = server
-      server = undefined
-      if (stopping !== undefined) await terminate(stopping)
-    },
+    stop,
     start
   }
 }
@@ -237,129 +230,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
 
 /** Runs `promtool <args>` with `input` on stdin (e.g. `promtool(["check", "metrics"], text)`). */
 export function promtool(args: ReadonlyArray<string>, input = ""): Promise<PromtoolResult> {
-  const binary = requireOnPath("promtool")
-  return new Promise((resolve, reject) => {
-    const child = execFile(binary, [...args], (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === "number" ? error.code : undefined
-      if (code === undefined) reject(error)
-      else resolve({ code, stdout, stderr })
-    })
-    child.stdin?.end(input)
-  })
-}
-
-/** A spawned server process and the last lines it printed. */
-interface Server {
-  readonly name: string
-  readonly child: ChildProcess
-  readonly exited: Promise<void>
-  readonly output: ReadonlyArray<string>
-}
-
-/**
- * Starts a server in a process group of its own: a terminal's Ctrl-C, which
- * reaches every process of the foreground group, must not stop it before the
- * programs using it have finished; its owner stops it.
- */
-function launch(name: string, binary: string, args: ReadonlyArray<string>, env: Record<string, string> = {}): Server {
-  const child = spawn(binary, args, {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ...env },
-    detached: true
-  })
-  running.add(child)
-  const output: string[] = []
-  const keep = (chunk: Buffer): void => {
-    output.push(
-      ...chunk
-        .toString("utf8")
-        .split("\n")
-        .filter((line) => line.trim() !== "")
-    )
-    output.splice(0, output.length - 40)
-  }
-  child.stdout?.on("data", keep)
-  child.stderr?.on("data", keep)
-  child.on("error", (error) => output.push(String(error)))
-  const exited = new Promise<void>((resolve) =>
-    child.once("close", () => {
-      running.delete(child)
-      resolve()
-    })
-  )
-  return { name, child, exited, output }
-}
-
-function hasExited(server: Server): boolean {
-  return server.child.exitCode !== null || server.child.signalCode !== null
-}
-
-async function waitReady(server: Server, ready: () => Promise<boolean>): Promise<void> {
-  const deadline = Date.now() + readyTimeoutMs
-  while (Date.now() < deadline) {
-    if (hasExited(server)) {
-      const status = server.child.exitCode ?? server.child.signalCode
-      throw new Error(
-        `${server.name} exited (${status}) before it was ready. Last output:\n${server.output.join("\n")}`
-      )
-    }
-    if (await ready().catch(() => false)) return
-    await sleep(100)
-  }
-  await terminate(server)
-  throw new Error(`${server.name} was not ready within ${readyTimeoutMs} ms. Last output:\n${server.output.join("\n")}`)
-}
-
-/** SIGTERM; again after `repeatAfterMs` if given and still running; SIGKILL after 5 s. */
-async function terminate(server: Server, repeatAfterMs?: number): Promise<void> {
-  const signal = (name: NodeJS.Signals): void => {
-    if (!hasExited(server)) server.child.kill(name)
-  }
-  signal("SIGTERM")
-  const timers = [setTimeout(() => signal("SIGKILL"), 5_000)]
-  if (repeatAfterMs !== undefined) timers.push(setTimeout(() => signal("SIGTERM"), repeatAfterMs))
-  await server.exited
-  for (const timer of timers) clearTimeout(timer)
-}
-
-/** A port of 127.0.0.1 that was free a moment ago: bound, then closed. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
-      const address = probe.address()
-      probe.close(() =>
-        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))
-      )
-    })
-  })
-}
-
-/** `port` when nothing listens on it on 127.0.0.1, else a free one. */
-export function preferredPort(port: number): Promise<number> {
-  return new Promise((resolve) => {
-    const probe = createServer()
-    probe.once("error", () => resolve(freePort()))
-    probe.listen(port, "127.0.0.1", () => probe.close(() => resolve(port)))
-  })
-}
-
-function tcpOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = connect(port, "127.0.0.1")
-    socket.once("connect", () => {
-      socket.destroy()
-      resolve(true)
-    })
-    socket.once("error", () => resolve(false))
-  })
-}
-
-async function httpOk(url: string): Promise<boolean> {
-  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) })
-  await response.body?.cancel()
-  return response.ok
+  return runCommand(requireOnPath("promtool"), args, input)
 }
 
 async function mongoPing(uri: string): Promise<boolean> {
@@ -372,17 +243,6 @@ async function mongoPing(uri: string): Promise<boolean> {
   }
 }
 
-async function makeTempDir(name: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), `dag-obs-${name}-`))
-  tempDirs.add(dir)
-  return dir
-}
-
-async function removeTempDir(dir: string): Promise<void> {
-  await rm(dir, { recursive: true, force: true })
-  tempDirs.delete(dir)
-}
-
 function requireFile(binary: string, name: string, ownServerEnv: string): void {
   if (existsSync(binary)) return
   throw new Error(
@@ -391,16 +251,3 @@ function requireFile(binary: string, name: string, ownServerEnv: string): void {
   )
 }
 
-function requireOnPath(command: string): string {
-  const found = (process.env.PATH ?? "")
-    .split(delimiter)
-    .filter((dir) => dir !== "")
-    .map((dir) => join(dir, command))
-    .find((path) => existsSync(path))
-  if (found === undefined) {
-    throw new Error(
-      `${command} not found on PATH: run "bash scripts/provision.sh" (installs Debian's prometheus and promtool)`
-    )
-  }
-  return found
-}

@@ -173,6 +173,8 @@ const tracingServer = (histogram: Latency): grpc.ServerInterceptor => (descripto
 export interface ClientOptions {
   /** The channel's target, for `server.address` and `server.port`. */
   readonly address?: string
+  /** More attributes of every call's span on this channel, such as the id of the peer it reaches. */
+  readonly attributes?: Attributes
 }
 
 /**
@@ -186,7 +188,10 @@ export interface ClientOptions {
 export const clientInterceptor = (options: ClientOptions = {}): Effect.Effect<grpc.Interceptor, never, Metrics> =>
   Effect.map(Metrics, (metrics) => {
     const histogram = latency(metrics, "grpc_client_latency_seconds", "gRPC client call latency.")
-    return tracingClient(histogram, options.address === undefined ? {} : serverAttributes(options.address))
+    return tracingClient(histogram, {
+      ...options.attributes,
+      ...(options.address === undefined ? {} : serverAttributes(options.address))
+    })
   })
 
 const tracingClient = (histogram: Latency, attributes: Attributes): grpc.Interceptor => (callOptions, nextCall) => {

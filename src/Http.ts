@@ -26,23 +26,23 @@
  * const App = Http.serve(Routes) // instead of HttpRouter.serve(Routes)
  * ```
  */
-import { createServer, type Server } from "node:http"
 import { context, propagation, trace } from "@opentelemetry/api"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { NodeHttpServer } from "@effect/platform-node"
+import { type NodeHttpServer, NodeHttpServerRequest } from "@effect/platform-node"
 import { Cause, Clock, Context, Effect, Exit, type Fiber, Layer, Predicate, References, Tracer } from "effect"
 import {
   HttpMiddleware,
   HttpRouter,
-  HttpServer,
+  type HttpServer,
   HttpServerError,
   HttpServerRequest,
   HttpServerResponse
 } from "effect/http"
 import type { Histogram } from "prom-client"
-import { ListenError, reasonOf } from "./ListenError.ts"
+import { cameAsHead, layerServer as makeLayerServer, type ServerOptions } from "./internal/httpServer.ts"
+import type { ListenError } from "./ListenError.ts"
 import { Metrics, observeWithSpan } from "./Metrics.ts"
-import { type Bind, formatAddress } from "./Settings.ts"
+import type { Bind } from "./Settings.ts"
 
 /** The `route` label of requests no route matched. */
 export const unmatchedRoute = "unmatched"
@@ -158,6 +158,26 @@ const complete = <E>(
     return Effect.succeed(answer)
   })
 
+/** Whether `request` came as `HEAD` to `layerServer`'s server, which hands it on as `GET`. */
+const isHead = (request: HttpServerRequest.HttpServerRequest) =>
+  request.method === "GET" && cameAsHead(NodeHttpServerRequest.toIncomingMessage(request))
+
+const malformedEscape = /%(?![0-9a-fA-F]{2})/
+
+/**
+ * The answer to a request no route is asked about: `OPTIONS *` (the server's
+ * own options: `204`), a path with a malformed percent-encoding (`400`, JSON).
+ */
+const earlyAnswer = (
+  request: HttpServerRequest.HttpServerRequest,
+  path: string
+): HttpServerResponse.HttpServerResponse | undefined => {
+  if (path === "*") return HttpServerResponse.empty({ status: request.method === "OPTIONS" ? 204 : 400 })
+  return malformedEscape.test(path)
+    ? HttpServerResponse.jsonUnsafe({ error: "malformed percent-encoding in the URL path" }, { status: 400 })
+    : undefined
+}
+
 /** Wraps one request in its SERVER span, a child of the caller's span when the headers carry one. */
 const observe = <E, R>(
   duration: Duration,
@@ -167,22 +187,24 @@ const observe = <E, R>(
   Effect.withFiber((fiber) => {
     const request = Context.getUnsafe(fiber.context, HttpServerRequest.HttpServerRequest)
     const started = fiber.getRef(Clock.Clock).currentTimeNanosUnsafe()
-    const method = methodLabel(request.method)
+    const method = isHead(request) ? "HEAD" : methodLabel(request.method)
+    const path = pathOf(request.url)
     const parent = remoteParent(request.headers)
     const options = {
       kind: "server",
       ...(parent === undefined ? { root: true } : { parent }),
       attributes: {
         "http.request.method": method,
-        "url.path": pathOf(request.url),
+        "url.path": path,
         "url.scheme": "http",
         ...(request.headers["user-agent"] === undefined ? {} : { "user_agent.original": request.headers["user-agent"] })
       }
     } as const
     // The span ends with the request's exit, unless `complete` ended it first for a 5xx answer.
+    const early = earlyAnswer(request, path)
     return Effect.useSpan(method, options, (span) => {
       const served: Served = { request, method, span, started }
-      return Effect.exit(httpApp).pipe(
+      return Effect.exit(early === undefined ? httpApp : Effect.succeed(early)).pipe(
         Effect.flatMap((exit) =>
           Exit.isSuccess(exit)
             ? complete(duration, draining, served, exit, exit.value)
@@ -241,36 +263,27 @@ export const serve = <A, E, R>(
     Layer.provide(Layer.succeed(HttpMiddleware.TracerDisabledWhen)(() => true))
   )
 
-/** Options of {@link layerServer}. */
-export interface ServerOptions {
-  /** The setting `bind` came from, such as `SENDING_DAG_BIND`, named when it cannot be listened on. */
-  readonly setting?: string | undefined
-  /** Makes the Node.js server (timeouts and limits); `http.createServer()` by default. */
-  readonly createServer?: () => Server
-}
+export { type ServerOptions } from "./internal/httpServer.ts"
 
 /**
  * Node.js's HTTP server for {@link serve} (`NodeHttpServer.layer`) listening
- * on `bind`; an address it cannot listen on fails with a {@link ListenError}
- * naming it and `options.setting`, one line instead of an empty `ServeError`.
+ * on `bind`, bounded against hostile clients: a request must arrive whole
+ * within `requestTimeout` (10 s; slower ones get `408` and the connection
+ * closes), idle keep-alive connections close after `keepAliveTimeout` (5 s),
+ * at most `maxConnections` (4096) connections are open at once — the excess
+ * is closed at once, counted in `http_server_connections_rejected_total`
+ * and warned of once — and a request asking to upgrade the connection
+ * (`Upgrade:`) is served as any other request unless `upgrades` is set, so no
+ * connection escapes these timeouts. An address it cannot listen on fails with
+ * a {@link ListenError} naming it and `options.setting`, one line.
  *
  * @example
  * ```ts
  * const App = Http.serve(Routes).pipe(Layer.provide(Http.layerServer({ host: "0.0.0.0", port: 8081 }, { setting: "PORT" })))
  * ```
  */
-export const layerServer = (bind: Bind, options: ServerOptions = {}) =>
-  NodeHttpServer.layer(options.createServer ?? (() => createServer()), bind).pipe(
-    Layer.catchTag("ServeError", (error) =>
-      Layer.effect(
-        HttpServer.HttpServer,
-        Effect.fail(
-          new ListenError({
-            server: "HTTP",
-            address: formatAddress(bind.host, bind.port),
-            ...(options.setting === undefined ? {} : { setting: options.setting }),
-            reason: reasonOf(error.cause)
-          })
-        )
-      ))
-  )
+export const layerServer: (
+  bind: Bind,
+  options?: ServerOptions
+) => Layer.Layer<Layer.Success<typeof NodeHttpServer.layerHttpServices> | HttpServer.HttpServer, ListenError, Metrics> =
+  makeLayerServer

@@ -21,7 +21,8 @@
  * Effect.never.pipe(Effect.provide(ObservabilityLive("poh-node")), Main.runMain)
  * ```
  */
-import { Cause, type Effect, Exit, Runtime } from "effect"
+import { Cause, Effect, Exit, Runtime } from "effect"
+import * as Logging from "./Logging.ts"
 
 const signals = ["SIGINT", "SIGTERM"] as const
 
@@ -32,8 +33,7 @@ export const repeatWindowMillis = 500
 export const exitCode = (exit: Exit.Exit<unknown, unknown>): number =>
   Exit.isSuccess(exit) || Cause.hasInterruptsOnly(exit.cause) ? 0 : 1
 
-/** Runs `program` until it ends or a signal stops it, then exits the process with {@link exitCode}. */
-export const runMain: <A, E>(program: Effect.Effect<A, E>) => void = Runtime.makeRunMain(({ fiber }) => {
+const run = Runtime.makeRunMain(({ fiber }) => {
   let firstAt: number | undefined
   const onStop = () => {
     const now = performance.now()
@@ -58,3 +58,17 @@ export const runMain: <A, E>(program: Effect.Effect<A, E>) => void = Runtime.mak
     process.channel?.unref()
   }
 })
+
+/**
+ * Runs `program` until it ends or a signal stops it, then exits the process with {@link exitCode}. A failure is
+ * logged first as the program's own lines are (`Logging.logFailure`: a JSON line off a terminal or with
+ * `LOG_FORMAT=json`), one line for the one-line errors that stop a program at start (`InvalidConfig`, `ListenError`).
+ */
+export const runMain = <A, E>(program: Effect.Effect<A, E>): void =>
+  run(
+    Effect.tapCause(program, (cause) =>
+      Cause.hasInterruptsOnly(cause) || !Runtime.getErrorReported(Cause.squash(cause))
+        ? Effect.void
+        : Logging.logFailure(cause)),
+    { disableErrorReporting: true }
+  )

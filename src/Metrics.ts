@@ -30,6 +30,7 @@ import {
   type OpenMetricsContentType,
   Registry
 } from "prom-client"
+import { Family } from "./internal/effectFamily.ts"
 import { type Format, render } from "./internal/exposition.ts"
 
 export { contentTypes, type Format, negotiate } from "./internal/exposition.ts"
@@ -114,6 +115,9 @@ const instrument = <M extends Metric>(
 ): M => {
   const existing = registry.getSingleMetric(options.name) as (M & Registered) | undefined
   if (existing === undefined) return create()
+  if (existing instanceof Family) {
+    throw new Error(`metric ${options.name} is already served for the Effect metric of that name, not as a ${kind}`)
+  }
   const [registered, asked] = [labelList(existing.labelNames), labelList(options.labelNames)]
   if (existing.type !== kind || registered !== asked) {
     throw new Error(

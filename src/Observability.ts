@@ -1,6 +1,7 @@
 /**
  * The layers a program provides once at its entry: {@link ObservabilityLive}
- * (tracing over OTLP gRPC, the metrics registry, the `/metrics` endpoint, all
+ * (tracing over OTLP gRPC, the metrics registry with Effect's own metrics, the
+ * `/metrics` endpoint, the logger that writes each line with its trace, all
  * configured through Effect `Config`) and, in specs, {@link ObservabilityTest}.
  *
  * @example
@@ -14,7 +15,9 @@
  * ```
  */
 import { type Config, Layer } from "effect"
+import * as EffectMetrics from "./EffectMetrics.ts"
 import type { ListenError } from "./ListenError.ts"
+import * as Logging from "./Logging.ts"
 import * as Metrics from "./Metrics.ts"
 import * as MetricsServer from "./MetricsServer.ts"
 import type { InvalidConfig } from "./Settings.ts"
@@ -28,21 +31,29 @@ export interface Options {
 }
 
 /**
- * Tracing, Metrics and MetricsServer for the program named `resource` (a
- * name, or a name with a version and more resource attributes), configured
- * through Effect `Config`: the environment by default, any `ConfigProvider`
- * the program provides above it.
+ * Tracing, Metrics (with Effect's own metrics, {@link EffectMetrics}), MetricsServer and the program's logger
+ * ({@link Logging}) for the program named `resource` (a name, or a name with a version and more resource
+ * attributes), configured through Effect `Config`: the environment by default, any `ConfigProvider` the program
+ * provides above it. The logger is installed first, so the other layers' lines (`metrics at …`) are written by it.
  */
 export const ObservabilityLive = (
   resource: Tracing.Resource | string,
   options: Options = {}
 ): Layer.Layer<Metrics.Metrics | MetricsServer.MetricsServer, InvalidConfig | ListenError> =>
-  Layer.merge(Tracing.layerConfig(resource), MetricsServer.layerConfig(options.metricsServer)).pipe(
+  Layer.mergeAll(
+    Tracing.layerConfig(resource),
+    MetricsServer.layerConfig(options.metricsServer),
+    EffectMetrics.layerConfig()
+  ).pipe(
+    Layer.provideMerge(Logging.layerConfig(resource)),
     Layer.provideMerge(Metrics.layer)
   )
 
-/** The same services for specs: spans kept in memory ({@link Testing.TestSpans}) and a fresh registry. */
-export const ObservabilityTest: Layer.Layer<Metrics.Metrics | Testing.TestSpans> = Layer.merge(
+/**
+ * The same services for specs: spans and log records kept in memory ({@link Testing.TestSpans},
+ * {@link Testing.TestLogs}), a fresh registry with Effect's metrics on it.
+ */
+export const ObservabilityTest: Layer.Layer<Metrics.Metrics | Testing.TestSpans | Testing.TestLogs> = Layer.merge(
   Testing.layer,
-  Metrics.layerTest
-)
+  EffectMetrics.layer()
+).pipe(Layer.provideMerge(Metrics.layerTest))

@@ -212,7 +212,7 @@ export const boolean: Parser<boolean> = {
  * so a malformed URL (`mongodb:user:pw@host`, an unescaped `/` or `@` in the password) leaks nothing either.
  */
 export const redactCredentials = (text: string): string =>
-  text.replace(/([a-z][a-z0-9+.-]*:(?:\/\/)?)\S*@/gi, "$1***@")
+  text.includes("@") ? text.replace(/([a-z][a-z0-9+.-]*:(?:\/\/)?)\S*@/gi, "$1***@") : text
 
 const httpUrl: Parser<string> = {
   expected: "an http(s) URL such as http://localhost:4317",
@@ -230,17 +230,27 @@ export const otlpEndpointVariables = [
   "OTEL_EXPORTER_OTLP_ENDPOINT"
 ] as const
 
+/** The first of `variables` set, as an http(s) URL. */
+const firstUrl = (variables: ReadonlyArray<string>): Config.Config<Option.Option<string>> =>
+  Config.map(Config.all(variables.map((name) => optional(name, httpUrl))), Option.firstSomeOf)
+
+const orLocalCollector = Option.getOrElse(() => "http://localhost:4317")
+
 /** The OTLP gRPC collector the settings name: the first of {@link otlpEndpointVariables} set, if any. */
-export const namedOtlpEndpoint: Config.Config<Option.Option<string>> = Config.map(
-  Config.all(otlpEndpointVariables.map((name) => optional(name, httpUrl))),
-  Option.firstSomeOf
-)
+export const namedOtlpEndpoint: Config.Config<Option.Option<string>> = firstUrl(otlpEndpointVariables)
 
 /** The OTLP gRPC collector: {@link namedOtlpEndpoint}, else `http://localhost:4317`. */
-export const otlpEndpoint: Config.Config<string> = Config.map(
-  namedOtlpEndpoint,
-  Option.getOrElse(() => "http://localhost:4317")
-)
+export const otlpEndpoint: Config.Config<string> = Config.map(namedOtlpEndpoint, orLocalCollector)
+
+/** The OTLP endpoint variables of logs, in the order the first one set wins: the logs' own, then the shared ones. */
+export const otlpLogsEndpointVariables = [
+  "OTEL_EXPORTER_OTLP_LOGS_ENDPOINT",
+  "OTLP_GRPC_ENDPOINT",
+  "OTEL_EXPORTER_OTLP_ENDPOINT"
+] as const
+
+/** The OTLP gRPC collector of logs: the first of {@link otlpLogsEndpointVariables} set, else `http://localhost:4317`. */
+export const otlpLogsEndpoint: Config.Config<string> = Config.map(firstUrl(otlpLogsEndpointVariables), orLocalCollector)
 
 /** The standard `OTEL_TRACES_SAMPLER` names. */
 export const samplerNames = [

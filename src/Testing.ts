@@ -1,7 +1,9 @@
 /**
- * Test support: finished spans kept in memory until the test's scope closes
- * (unlike `InMemorySpanExporter`, whose spans vanish at provider shutdown),
- * their tree by parent, and a metric's current value by name and labels.
+ * Test support: finished spans and log records kept in memory until the test's
+ * scope closes (unlike `InMemorySpanExporter`, whose spans vanish at provider
+ * shutdown), their tree by parent, and a metric's current value by name and
+ * labels. Each log record names the trace and span it was written in, so a
+ * spec can say which span a line belongs to.
  *
  * @example
  * ```ts
@@ -19,7 +21,8 @@
  */
 import type { ReadableSpan, SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { AlwaysOnSampler } from "@opentelemetry/sdk-trace-base"
-import { Context, Effect, Layer } from "effect"
+import { Context, Effect, Layer, Logger } from "effect"
+import { type LogRecord, record } from "./Logging.ts"
 import { Metrics } from "./Metrics.ts"
 import * as Tracing from "./Tracing.ts"
 
@@ -36,8 +39,39 @@ export const finishedSpans: Effect.Effect<ReadonlyArray<ReadableSpan>, never, Te
   spans.finished
 )
 
+/** The log records written so far in this test. */
+export class TestLogs extends Context.Service<TestLogs, {
+  /** Records in the order they were written. */
+  readonly records: Effect.Effect<ReadonlyArray<LogRecord>>
+  /** Forgets the records written so far. */
+  readonly clear: Effect.Effect<void>
+}>()("dag-observability/TestLogs") {}
+
+/** The log records written so far, in order: level, message, annotations, and the `traceId`/`spanId` they belong to. */
+export const logRecords: Effect.Effect<ReadonlyArray<LogRecord>, never, TestLogs> = TestLogs.use((logs) => logs.records)
+
+/**
+ * Log records kept in memory as service `test`, beside the loggers already installed (Effect's own print as
+ * before).
+ */
+export const layerLogs: Layer.Layer<TestLogs> = Layer.unwrap(Effect.sync(() => {
+  let records: Array<LogRecord> = []
+  const keeping = Logger.make((options) => {
+    records.push(record(options, "test"))
+  })
+  return Layer.merge(
+    Layer.succeed(TestLogs, {
+      records: Effect.sync(() => [...records]),
+      clear: Effect.sync(() => {
+        records = []
+      })
+    }),
+    Logger.layer([keeping], { mergeWithExisting: true })
+  )
+}))
+
 /** Tracing through the OpenTelemetry SDK into memory, every span sampled, as service `test`. */
-export const layer: Layer.Layer<TestSpans> = Layer.unwrap(Effect.sync(() => {
+export const layerSpans: Layer.Layer<TestSpans> = Layer.unwrap(Effect.sync(() => {
   let spans: Array<ReadableSpan> = []
   const processor: SpanProcessor = {
     onStart: () => undefined,
@@ -61,6 +95,9 @@ export const layer: Layer.Layer<TestSpans> = Layer.unwrap(Effect.sync(() => {
     })
   )
 }))
+
+/** Spans ({@link layerSpans}) and log records ({@link layerLogs}) kept in memory for a spec. */
+export const layer: Layer.Layer<TestSpans | TestLogs> = Layer.merge(layerSpans, layerLogs)
 
 /** A finished span with its children, in start order. */
 export interface SpanNode {

@@ -20,9 +20,8 @@
  * ```
  */
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { type Attributes, context, createNoopMeter, type MeterProvider, propagation, trace } from "@opentelemetry/api"
+import { type Attributes, context, propagation, trace } from "@opentelemetry/api"
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
-import { ExportResultCode } from "@opentelemetry/core"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc"
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources"
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace"
@@ -38,6 +37,13 @@ import {
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions"
 import { Config, Duration, Effect, Layer, Option, References, Tracer } from "effect"
+import {
+  countingExporter as counting,
+  dropCounter,
+  type ExportOutcome,
+  outcomeCounter,
+  type RecordExport as Counting
+} from "./internal/exportCounting.ts"
 import { enteringOncePerRun } from "./internal/fiberContext.ts"
 import { Metrics } from "./Metrics.ts"
 import * as Settings from "./Settings.ts"
@@ -72,7 +78,7 @@ export const resourceConfig = (resource: Resource | string): Config.Config<Resou
  * attributes, then the program's attributes, `service.name` and
  * `service.version`.
  */
-const otelResource = ({ attributes, serviceName, serviceVersion }: Resource) =>
+export const otelResource = ({ attributes, serviceName, serviceVersion }: Resource) =>
   defaultResource().merge(resourceFromAttributes({
     ...attributes,
     [ATTR_SERVICE_NAME]: serviceName,
@@ -145,58 +151,25 @@ export const layerProvider = (processor: SpanProcessor, options: ProviderOptions
   }))
 
 /** What became of finished spans handed to the exporter. */
-export type SpanExportOutcome = "exported" | "failed" | "dropped"
+export type SpanExportOutcome = ExportOutcome
 
 /** Counts `count` spans whose export ended as `outcome`. */
-export type RecordExport = (outcome: SpanExportOutcome, count: number) => void
+export type RecordExport = Counting
 
 /** `otlp_exported_spans_total{outcome}` on the registry, as a {@link RecordExport}. */
-export const exportCounter = (metrics: Metrics["Service"]): RecordExport => {
-  const counter = metrics.counter({
-    name: "otlp_exported_spans_total",
-    help: "Finished spans handed to the OTLP exporter, by outcome (exported, failed, dropped).",
-    labelNames: ["outcome"]
-  })
-  return (outcome, count) => counter.inc({ outcome }, count)
-}
+export const exportCounter = (metrics: Metrics["Service"]): RecordExport =>
+  outcomeCounter(
+    metrics,
+    "otlp_exported_spans_total",
+    "Finished spans handed to the OTLP exporter, by outcome (exported, failed, dropped)."
+  )
 
 /**
  * Wraps an exporter so each batch's outcome is counted, and never rejects:
  * a failed export is reported to the processor as a failure result.
  */
-export const countingExporter = (exporter: SpanExporter, record: RecordExport): SpanExporter => ({
-  export: (spans, done) => {
-    try {
-      exporter.export(spans, (result) => {
-        record(result.code === ExportResultCode.SUCCESS ? "exported" : "failed", spans.length)
-        done(result)
-      })
-    } catch (error) {
-      record("failed", spans.length)
-      done({ code: ExportResultCode.FAILED, error: error instanceof Error ? error : new Error(String(error)) })
-    }
-  },
-  shutdown: () => exporter.shutdown().catch(() => undefined),
-  forceFlush: () => exporter.forceFlush?.().catch(() => undefined) ?? Promise.resolve()
-})
-
-/**
- * A meter provider for the batch processor's self-observability that keeps
- * only what it says of dropped spans (`error.type="queue_full"`), counted as
- * `otlp_exported_spans_total{outcome="dropped"}`.
- */
-const dropCounter = (record: RecordExport): MeterProvider => ({
-  getMeter: () => {
-    const meter = createNoopMeter()
-    return Object.assign(Object.create(meter) as typeof meter, {
-      createCounter: () => ({
-        add: (count: number, attributes?: Attributes) => {
-          if (attributes?.["error.type"] === "queue_full") record("dropped", count)
-        }
-      })
-    })
-  }
-})
+export const countingExporter = (exporter: SpanExporter, record: RecordExport): SpanExporter =>
+  counting(exporter, record)
 
 /** Options of {@link layer}. */
 export interface Options {

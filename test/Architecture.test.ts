@@ -52,9 +52,23 @@ describe("architecture", () => {
   })
 
   it("the modules that need an optional peer do load it (so the rule above can fail)", () => {
-    for (const module of ["Grpc.ts", "Mongo.ts", "dag/PohGrpc.ts", "dag/MongoStorage.ts"]) {
+    for (const module of ["Grpc.ts", "Mongo.ts", "dag/PohGrpc.ts", "dag/PresenceGrpc.ts", "dag/MongoStorage.ts"]) {
       assert.isTrue([...closure(join(src, module))].some((loaded) => optionalPeers.includes(loaded)), module)
     }
+  })
+
+  it("every module of the core is a subpath of the package and has its row in docs/architecture.md's module map", () => {
+    const root = fileURLToPath(new URL("../", import.meta.url))
+    const exported = Object.keys((JSON.parse(readFileSync(join(root, "package.json"), "utf8")) as {
+      readonly exports: Record<string, unknown>
+    }).exports)
+    const map = readFileSync(join(root, "docs", "architecture.md"), "utf8")
+    const modules = readdirSync(src).filter((file) => file.endsWith(".ts") && file !== "index.ts").map((file) =>
+      file.slice(0, -3)
+    )
+    assert.includeMembers(modules, ["EffectMetrics", "Logging", "OtlpLogs", "Metrics"])
+    assert.deepStrictEqual(modules.filter((module) => !exported.includes(`./${module}`)), [], "package.json exports")
+    assert.deepStrictEqual(modules.filter((module) => !map.includes(`| \`${module}\` |`)), [], "module map rows")
   })
 
   it("services have no static members: constructors and layers are module-level", () => {

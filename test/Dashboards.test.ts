@@ -11,7 +11,7 @@ import { Effect } from "effect"
 import { type dashboard, datasource } from "../dashboards/src/dashboard.ts"
 import { files } from "../dashboards/src/files.ts"
 import { alertingRules, recordingRules } from "../dashboards/src/rules.ts"
-import { DagMetrics } from "../src/dag/index.ts"
+import { DagMetrics, Presence } from "../src/dag/index.ts"
 import * as Grpc from "../src/Grpc.ts"
 import { Http, Metrics, Tracing } from "../src/index.ts"
 import * as Mongo from "../src/Mongo.ts"
@@ -47,6 +47,7 @@ const servedNames = Effect.gen(function*() {
   const metrics = yield* Metrics.make({ defaultMetrics: true })
   yield* Effect.gen(function*() {
     yield* DagMetrics.make({ regions: DagMetrics.defaultRegions })
+    Presence.onlineGauge(metrics)
     Http.durationHistogram(metrics)
     Tracing.exportCounter(metrics)
     yield* Grpc.serverInterceptor
@@ -82,7 +83,7 @@ describe("dashboards/", () => {
     assert.strictEqual(new Set(panels.map((panel) => panel.id)).size, panels.length)
     for (const panel of panels) {
       assert.deepStrictEqual(panel.datasource, { type: "prometheus", uid: "${datasource}" }, panel.title)
-      assert.match(panel.fieldConfig.defaults.unit, /^(?:reqps|ops|s|percentunit|bytes)$/, panel.title)
+      assert.match(panel.fieldConfig.defaults.unit, /^(?:reqps|ops|s|percentunit|bytes|short)$/, panel.title)
       assert.isNotEmpty(panel.targets, panel.title)
       for (const target of panel.targets) {
         assert.deepStrictEqual(target.datasource, datasource, `${panel.title} ${target.refId}`)
@@ -114,8 +115,25 @@ describe("dashboards/", () => {
       "MongoDB command latency p99 by command",
       "Event-loop lag",
       "Heap",
-      "OTLP export failures"
+      "OTLP export failures",
+      "PoH approval latency p50/p99 by node",
+      "PoH requests by node and status",
+      "Cross-region PoH requests",
+      "Presence: online PoH nodes by region"
     ])
+  })
+
+  it("the PoH node panels filter by the node variable, which lists the nodes of poh_requests_total", () => {
+    const variable = committed.templating.list.find((entry) => entry.name === "node")
+    assert.deepInclude(variable, { type: "query", definition: "label_values(poh_requests_total, node)", includeAll: true })
+    const byNode = panels.filter((panel) => panel.title.includes("by node"))
+    assert.lengthOf(byNode, 2)
+    for (const panel of byNode) {
+      for (const target of panel.targets) assert.include(target.expr, "node=~\"$node\"", panel.title)
+    }
+    const gauge = panels.find((panel) => panel.title === "Presence: online PoH nodes by region")
+    assert.strictEqual(gauge?.type, "gauge")
+    assert.include(gauge?.targets[0]?.expr, "presence_online_nodes")
   })
 
   it.effect("every series a panel, a variable or a rule reads is served by the registry or recorded by a rule", () =>

@@ -6,6 +6,7 @@ import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
 import { Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { Http, Metrics, ObservabilityTest, Testing } from "../src/index.ts"
+import { takeSpans } from "./support/Spans.ts"
 
 class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {}) {}
 
@@ -36,14 +37,6 @@ const send = (path: string, init?: RequestInit) =>
       return response.status
     })
   })
-
-/** The spans finished since the last call, forgetting them. */
-const takeSpans = Effect.gen(function*() {
-  const spans = yield* Testing.TestSpans
-  const finished = yield* spans.finished
-  yield* spans.clear
-  return finished
-})
 
 const only = (spans: ReadonlyArray<ReadableSpan>) => {
   assert.strictEqual(spans.length, 1, `expected one span, got ${spans.map((span) => span.name).join(", ")}`)

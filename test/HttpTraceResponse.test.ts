@@ -10,7 +10,8 @@ import { assert, it, layer } from "@effect/vitest"
 import { InMemorySpanExporter, type ReadableSpan, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { ConfigProvider, Effect, Layer, Schema } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
-import { Http, Metrics, ObservabilityTest, Testing, Tracing } from "../src/index.ts"
+import { Http, Metrics, ObservabilityTest, Tracing } from "../src/index.ts"
+import { takeSpans } from "./support/Spans.ts"
 
 class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {}) {}
 
@@ -49,14 +50,6 @@ const format = /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/
 
 const callerTrace = "0af7651916cd43dd8448eb211c80319c"
 const callerSpan = "b7ad6b7169203331"
-
-/** The spans finished since the last call, forgetting them. */
-const takeSpans = Effect.gen(function*() {
-  const spans = yield* Testing.TestSpans
-  const finished = yield* spans.finished
-  yield* spans.clear
-  return finished
-})
 
 /** The one server span finished since the last call. */
 const serverSpan = Effect.map(takeSpans, (spans) => {

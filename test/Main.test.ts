@@ -94,6 +94,10 @@ describe("the example program without a collector", () => {
     expect(await run.exited(20_000)).toBe(0)
     expect(run.output()).toContain("committed 5 transactions")
     expect(run.output()).not.toMatch(/Unhandled|ERROR/)
+    // Off a terminal, every line is a JSON log line of the program.
+    for (const line of run.output().trim().split("\n")) {
+      expect(JSON.parse(line)).toMatchObject({ level: "INFO", "service.name": "dag-example" })
+    }
   })
 
   it("exits 0 on SIGTERM within its shutdown timeout when the collector hangs", async () => {
@@ -139,13 +143,23 @@ describe("the example program without a collector", () => {
     expect(await hung.exited(2_500)).toBe(130)
   })
 
-  it("a bad setting stops it at start with one line naming the variable, and exit code 1", async () => {
+  it("a bad setting stops it at start with one line naming the variable, and exit code 1: JSON off a terminal", async () => {
     const run = start({ PROMETHEUS_BIND: "nowhere" })
     expect(await run.exited(15_000)).toBe(1)
     const lines = run.output().trim().split("\n")
     expect(lines).toHaveLength(1)
-    expect(lines[0]).toContain(
-      "InvalidConfig: PROMETHEUS_BIND=\"nowhere\" is not valid: expected host:port with a port from 0 to 65535"
+    const line = JSON.parse(lines[0]!) as Record<string, string>
+    expect(line).toMatchObject({ level: "ERROR", "error.type": "InvalidConfig" })
+    expect(line["message"]).toMatch(
+      /^InvalidConfig: PROMETHEUS_BIND="nowhere" is not valid: expected host:port with a port from 0 to 65535/
     )
+  })
+
+  it("with LOG_FORMAT=pretty the same failure is Effect's pretty line, still one", async () => {
+    const run = start({ PROMETHEUS_BIND: "nowhere", LOG_FORMAT: "pretty" })
+    expect(await run.exited(15_000)).toBe(1)
+    const lines = run.output().trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toMatch(/^\[[\d:.]+\] ERROR \(#\d+\): InvalidConfig: PROMETHEUS_BIND="nowhere" is not valid: /)
   })
 })

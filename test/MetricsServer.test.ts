@@ -53,11 +53,15 @@ describe("MetricsServer", () => {
       assert.strictEqual(status, 200)
       assert.strictEqual(type, "text/plain; version=0.0.4; charset=utf-8")
       const parsed = samples(body)
-      assert.strictEqual(parsed.get("poh_requests_total{region=\"eu-central\",status=\"ok\"}"), 2)
-      assert.strictEqual(parsed.get("poh_ack_total{region=\"eu-central\"}"), 1)
-      assert.strictEqual(parsed.get("poh_approval_latency_seconds_count{region=\"eu-central\"}"), 1)
-      assert.strictEqual(parsed.get("poh_approval_latency_seconds_bucket{le=\"0.025\",region=\"eu-central\"}"), 1)
-      assert.strictEqual(parsed.get("poh_approval_latency_seconds_bucket{le=\"0.01\",region=\"eu-central\"}"), 0)
+      const node = "node=\"other\""
+      assert.strictEqual(
+        parsed.get(`poh_requests_total{region="eu-central",status="ok",${node},placement="local"}`),
+        2
+      )
+      assert.strictEqual(parsed.get(`poh_ack_total{region="eu-central",${node}}`), 1)
+      assert.strictEqual(parsed.get(`poh_approval_latency_seconds_count{region="eu-central",${node}}`), 1)
+      assert.strictEqual(parsed.get(`poh_approval_latency_seconds_bucket{le="0.025",region="eu-central",${node}}`), 1)
+      assert.strictEqual(parsed.get(`poh_approval_latency_seconds_bucket{le="0.01",region="eu-central",${node}}`), 0)
       assert.strictEqual(parsed.get("presence_calls_total{region=\"us-east\",outcome=\"failure\"}"), 1)
       for (const name of ["tx_committed_total", "storage_latency_seconds", "otlp_exported_spans_total"]) {
         assert.include(body, `# TYPE ${name} `)

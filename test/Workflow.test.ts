@@ -142,9 +142,9 @@ describe("metrics of the workflows", () => {
       )
       const text = yield* metrics.render("openmetrics")
       const line = text.split("\n").find((candidate) =>
-        candidate.startsWith("poh_approval_latency_seconds_bucket{le=\"0.005\",region=\"eu-central\"}")
+        candidate.startsWith("poh_approval_latency_seconds_bucket{le=\"0.005\",region=\"eu-central\",node=\"other\"}")
       )
-      assert.strictEqual(line, `poh_approval_latency_seconds_bucket{le="0.005",region="eu-central"} 1 # {trace_id="${span.traceId}",span_id="${span.spanId}"} 0.003 ${line?.split(" ").at(-1)}`)
+      assert.strictEqual(line, `poh_approval_latency_seconds_bucket{le="0.005",region="eu-central",node="other"} 1 # {trace_id="${span.traceId}",span_id="${span.spanId}"} 0.003 ${line?.split(" ").at(-1)}`)
       assert.notInclude(yield* metrics.render("prometheus"), "trace_id")
     }).pipe(Effect.provide(DagTest)))
 })

@@ -6,6 +6,10 @@
  * - `bare`: `HttpRouter.serve`, Effect's tracer off;
  * - `ours`: `Http.serve` and this library's tracing (`Tracing.layerProvider`, every request sampled) to an exporter
  *   that counts and discards;
+ * - `ours-log`: `ours` with the library's logger installed (`Logging.layer`, JSON lines) and one log line per request
+ *   (the store logs each transaction it stored, inside the request's server span), the lines going to a file in the
+ *   OS's temporary directory (stdout is the protocol with the runner); the report counts them and those carrying a
+ *   `trace_id`;
  * - `sdk-node`: `HttpRouter.serve` with Effect's HTTP span off, `@opentelemetry/sdk-node` and its HTTP
  *   instrumentation for the server span (load with `--import bench/http/sdk-node.ts`), `@effect/opentelemetry`'s
  *   global tracer for the workflow spans, and a hand-written middleware observing the prom-client latency histogram;
@@ -19,22 +23,25 @@
  */
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { mkdtempSync, openSync, writeSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { Console, Effect, Layer } from "effect"
 import { HttpMiddleware, HttpRouter, HttpServer, HttpServerRequest } from "effect/http"
 import * as SendingDagApi from "../../examples/SendingDagApi.ts"
 import { DagMetrics, Poh, Presence, Storage } from "../../src/dag/index.ts"
 import * as MongoStorage from "../../src/dag/MongoStorage.ts"
 import * as PohGrpc from "../../src/dag/PohGrpc.ts"
-import { Http, Metrics, ObservabilityLive, Tracing } from "../../src/index.ts"
+import { Http, Logging, Metrics, ObservabilityLive, Tracing } from "../../src/index.ts"
 import * as Mongo from "../../src/Mongo.ts"
 import * as MongoMonitor from "../../src/MongoMonitor.ts"
 import { countingProcessor, makeTally, recorded, type SpanTally, total } from "../support.ts"
 import { exportReport, reporting, tracerOff } from "./child.ts"
 
-type Kind = "bare" | "ours" | "sdk-node" | "otlp"
+type Kind = "bare" | "ours" | "ours-log" | "sdk-node" | "otlp"
 const kind = process.argv[2] as Kind
-if (!["bare", "ours", "sdk-node", "otlp"].includes(kind)) {
-  throw new Error(`usage: server.ts bare|ours|sdk-node|otlp, not ${kind}`)
+if (!["bare", "ours", "ours-log", "sdk-node", "otlp"].includes(kind)) {
+  throw new Error(`usage: server.ts bare|ours|ours-log|sdk-node|otlp, not ${kind}`)
 }
 
 const pohAddress = process.env["POH_ADDRESS"]
@@ -85,11 +92,39 @@ const PromMiddleware = HttpRouter.middleware(
   { global: true }
 )
 
+/** The lines the logger wrote (to a file: stdout is the protocol), and how many carry a trace id. */
+const written = { lines: 0, traced: 0 }
+const LogToFile = Layer.unwrap(Effect.sync(() => {
+  // Written synchronously, as Node.js writes process.stdout to a file or a pipe on Linux.
+  const file = openSync(join(mkdtempSync(join(tmpdir(), "bench-log-")), "server.log"), "w")
+  const counting = Object.assign(Object.create(globalThis.console) as Console.Console, {
+    log: (line: string) => {
+      written.lines += 1
+      if (line.includes("\"trace_id\"")) written.traced += 1
+      writeSync(file, `${line}\n`)
+    }
+  })
+  return Layer.merge(
+    Logging.layer({ serviceName: "bench-ours-log", format: "json" }),
+    Layer.succeed(Console.Console)(counting)
+  )
+}))
+
+/** The workflows with one log line per request: the store logs each transaction it stored, in the request's span. */
+const LoggedWorkflows = Layer.effect(
+  Storage.Storage,
+  Effect.map(Storage.Storage, (inner) =>
+    Storage.Storage.of({
+      ...inner,
+      persist: (tx) => Effect.tap(inner.persist(tx), (stored) => Effect.logInfo(`stored ${stored.id}`))
+    }))
+).pipe(Layer.provideMerge(Workflows))
+
 const ourTally = makeTally()
 const ourProcessor = countingProcessor(ourTally)
 
 const flush = async () => {
-  if (kind === "ours") await ourProcessor.forceFlush()
+  if (kind === "ours" || kind === "ours-log") await ourProcessor.forceFlush()
   if (kind === "sdk-node") await (await import("./sdk-node.ts")).processor.forceFlush()
 }
 
@@ -113,6 +148,8 @@ const reportingWith = (tally: SpanTally | undefined) =>
         serverSpans: serverSpans.reduce((sum, entry) => sum + entry.count, 0),
         effectSpans: bare.started(),
         byName: Object.fromEntries(tally?.byName ?? []),
+        logLines: written.lines,
+        tracedLogLines: written.traced,
         ...(await exportReport(registry))
       }
     }
@@ -126,14 +163,17 @@ const app = async () => {
         Layer.provide(bare.layer)
       )
     case "ours":
-      return Layer.merge(SendingDagApi.layer, reportingWith(ourTally)).pipe(
-        Layer.provide(Layer.mergeAll(Server, Workflows)),
+    case "ours-log": {
+      const served = Layer.merge(SendingDagApi.layer, reportingWith(ourTally)).pipe(
+        Layer.provide(Layer.mergeAll(Server, kind === "ours" ? Workflows : LoggedWorkflows)),
         Layer.provide(Tracing.layerProvider(ourProcessor, {
-          resource: { serviceName: "bench-ours" },
+          resource: { serviceName: `bench-${kind}` },
           sampler: Tracing.makeSampler({ name: "parentbased_always_on", ratio: 1 }),
           shutdownTimeout: "1 second"
         }))
       )
+      return kind === "ours" ? served : served.pipe(Layer.provide(LogToFile))
+    }
     case "sdk-node": {
       const sdk = await import("./sdk-node.ts")
       return Layer.merge(

@@ -4,16 +4,12 @@
  * the Prometheus datasource is the `datasource` template variable, so the JSON
  * names no datasource of any particular Grafana.
  */
+import { inNode, inRegion, nodePanelSpecs, window } from "./nodes.ts"
 import { histogramQuantile, quantileName, quantiles, recorded, sumRate, thresholds } from "./rules.ts"
 
 /** Every panel's and target's datasource: whatever the `datasource` variable is set to. */
 export const datasource = { type: "prometheus", uid: "${datasource}" } as const
 
-/** The window of the panels' own `rate()`s, as Grafana sizes it for the scrape interval. */
-const window = "$__rate_interval"
-
-/** Region filter of the panels that have a `region` label. */
-const inRegion = "region=~\"$region\""
 
 /** One PromQL query of a panel. */
 export interface Target {
@@ -34,10 +30,10 @@ interface Step {
   readonly value: number | null
 }
 
-/** A time series panel. */
+/** A time series panel, or (`type: "gauge"`) a gauge of each series' last value. */
 export interface Panel {
   readonly id: number
-  readonly type: "timeseries"
+  readonly type: "timeseries" | "gauge"
   readonly title: string
   readonly description: string
   readonly datasource: typeof datasource
@@ -48,9 +44,9 @@ export interface Panel {
       readonly min?: number
       readonly max?: number
       readonly decimals?: number
-      readonly color: { readonly mode: "palette-classic" }
+      readonly color: { readonly mode: "palette-classic" | "thresholds" }
       readonly thresholds: { readonly mode: "absolute"; readonly steps: ReadonlyArray<Step> }
-      readonly custom: {
+      readonly custom?: {
         readonly drawStyle: "line"
         readonly lineWidth: number
         readonly fillOpacity: number
@@ -62,14 +58,20 @@ export interface Panel {
     readonly overrides: ReadonlyArray<never>
   }
   readonly options: {
-    readonly legend: { readonly displayMode: "list"; readonly placement: "bottom"; readonly showLegend: true }
-    readonly tooltip: { readonly mode: "multi"; readonly sort: "desc" }
+    readonly legend?: { readonly displayMode: "list"; readonly placement: "bottom"; readonly showLegend: true }
+    readonly tooltip?: { readonly mode: "multi"; readonly sort: "desc" }
+    readonly reduceOptions?: { readonly values: false; readonly calcs: ReadonlyArray<string>; readonly fields: "" }
+    readonly orientation?: "auto"
+    readonly showThresholdLabels?: false
+    readonly showThresholdMarkers?: true
   }
   readonly targets: ReadonlyArray<Target>
 }
 
 /** What a panel shows, before it is laid out. */
-interface PanelSpec {
+export interface PanelSpec {
+  /** A gauge of each series' last value instead of a time series. */
+  readonly gauge?: boolean
   readonly title: string
   readonly description: string
   readonly unit: string
@@ -104,7 +106,7 @@ const height = 8
 
 const panel = (spec: PanelSpec, index: number): Panel => ({
   id: index + 1,
-  type: "timeseries",
+  type: spec.gauge === true ? "gauge" : "timeseries",
   title: spec.title,
   description: spec.description,
   datasource,
@@ -114,23 +116,32 @@ const panel = (spec: PanelSpec, index: number): Panel => ({
       unit: spec.unit,
       ...spec.min === undefined ? {} : { min: spec.min },
       ...spec.max === undefined ? {} : { max: spec.max },
-      color: { mode: "palette-classic" },
+      color: { mode: spec.gauge === true ? "thresholds" : "palette-classic" },
       thresholds: { mode: "absolute", steps: steps(spec.red) },
-      custom: {
-        drawStyle: "line",
-        lineWidth: 1,
-        fillOpacity: 10,
-        showPoints: "never",
-        spanNulls: false,
-        thresholdsStyle: { mode: spec.red === undefined ? "off" : "dashed" }
+      ...spec.gauge === true ? {} : {
+        custom: {
+          drawStyle: "line",
+          lineWidth: 1,
+          fillOpacity: 10,
+          showPoints: "never",
+          spanNulls: false,
+          thresholdsStyle: { mode: spec.red === undefined ? "off" : "dashed" }
+        }
       }
     },
     overrides: []
   },
-  options: {
-    legend: { displayMode: "list", placement: "bottom", showLegend: true },
-    tooltip: { mode: "multi", sort: "desc" }
-  },
+  options: spec.gauge === true
+    ? {
+      reduceOptions: { values: false, calcs: ["lastNotNull"], fields: "" },
+      orientation: "auto",
+      showThresholdLabels: false,
+      showThresholdMarkers: true
+    }
+    : {
+      legend: { displayMode: "list", placement: "bottom", showLegend: true },
+      tooltip: { mode: "multi", sort: "desc" }
+    },
   targets: spec.queries.map((query, i) => target(i, query))
 })
 
@@ -159,7 +170,7 @@ const ratio = (
   queries: [{ expr, legend }]
 })
 
-/** The panels, in reading order, three to a row. */
+/** The panels, in reading order, three to a row; the PoH nodes' and Presence's last (dashboards/src/nodes.ts). */
 export const panelSpecs: ReadonlyArray<PanelSpec> = [
   {
     title: "Tx/s",
@@ -192,7 +203,7 @@ export const panelSpecs: ReadonlyArray<PanelSpec> = [
     unit: "s",
     min: 0,
     red: { value: thresholds.approvalLatencyP99 },
-    queries: latencyQuantiles("poh_approval_latency_seconds", [], inRegion)
+    queries: latencyQuantiles("poh_approval_latency_seconds", [], `${inRegion}, ${inNode}`)
   },
   {
     title: "Storage latency p50/p90/p99",
@@ -310,10 +321,31 @@ export const panelSpecs: ReadonlyArray<PanelSpec> = [
       { expr: recorded.otlpExportFailures, legend: "failed or dropped {{job}}" },
       { expr: sumRate("otlp_exported_spans_total{outcome=\"exported\"}", ["job"], window), legend: "exported {{job}}" }
     ]
-  }
+  },
+  ...nodePanelSpecs
 ]
 
-/** The template variables: the Prometheus datasource and the regions shown. */
+/** A multi-value variable over the values of `label` in `metric`, all by default. */
+const queryVariable = (label: string, title: string, metric: string) => ({
+  name: label,
+  label: title,
+  type: "query",
+  datasource,
+  definition: `label_values(${metric}, ${label})`,
+  query: { query: `label_values(${metric}, ${label})`, refId: "PrometheusVariableQueryEditor-VariableQuery" },
+  current: { selected: true, text: ["All"], value: ["$__all"] },
+  hide: 0,
+  includeAll: true,
+  allValue: ".*",
+  multi: true,
+  options: [],
+  refresh: 2,
+  regex: "",
+  skipUrlSync: false,
+  sort: 1
+})
+
+/** The template variables: the Prometheus datasource, the regions and the PoH nodes shown. */
 export const templating = {
   list: [
     {
@@ -330,24 +362,8 @@ export const templating = {
       regex: "",
       skipUrlSync: false
     },
-    {
-      name: "region",
-      label: "Region",
-      type: "query",
-      datasource,
-      definition: "label_values(tx_committed_total, region)",
-      query: { query: "label_values(tx_committed_total, region)", refId: "PrometheusVariableQueryEditor-VariableQuery" },
-      current: { selected: true, text: ["All"], value: ["$__all"] },
-      hide: 0,
-      includeAll: true,
-      allValue: ".*",
-      multi: true,
-      options: [],
-      refresh: 2,
-      regex: "",
-      skipUrlSync: false,
-      sort: 1
-    }
+    queryVariable("region", "Region", "tx_committed_total"),
+    queryVariable("node", "PoH node", "poh_requests_total")
   ]
 }
 

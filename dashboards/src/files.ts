@@ -19,11 +19,12 @@ export const files: Readonly<Record<string, string>> = {
   "dashboards/prometheus/prometheus.yml": stringify(prometheusConfig() as Yaml, [
     ...generated("scrape.ts"),
     "Scrapes the example network (`npm start`) and loads the rules; start Prometheus in this directory with",
-    "--enable-feature=exemplar-storage to keep the latency exemplars (trace ids)."
+    "--enable-feature=exemplar-storage to keep the latency exemplars (trace ids). With SENDING_DAG_WORKERS > 1 the",
+    "sending DAG's other workers serve /metrics on the ports it prints: add each to the sending-dag job."
   ]),
   "examples/compose/prometheus.yml": stringify(
     prometheusConfig({
-      targets: { "sending-dag": "sending-dag:8000", "poh-node": "poh-node:8001" },
+      targets: { "sending-dag": ["sending-dag:8000"], "poh-node": ["poh-node:8001"], presence: ["presence:8010"] },
       ruleFiles: ["/etc/prometheus/rules.yml"]
     }) as Yaml,
     [...generated("scrape.ts"), "The scrape config of docker-compose.yml: the nodes by their service names."]

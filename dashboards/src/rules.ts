@@ -60,6 +60,8 @@ export const quantileName = (q: number): string => `p${Math.round(q * 100)}`
 export const recorded = {
   txCommitted: "dag:tx_committed:rate1m",
   pohRequests: "dag:poh_requests:rate1m",
+  pohRequestsByNode: "dag:poh_requests_by_node:rate1m",
+  pohCrossRegion: "dag:poh_cross_region:rate1m",
   pohAcks: "dag:poh_ack:rate1m",
   pohAckRatio: "dag:poh_ack_ratio:rate5m",
   approvalLatency: (q: number) => `dag:poh_approval_latency_seconds:${quantileName(q)}_5m`,
@@ -92,6 +94,11 @@ export const recordingRules: ReadonlyArray<RecordingRule> = [
   { record: recorded.txCommitted, expr: sumRate("tx_committed_total", ["job", "region"], "1m") },
   { record: recorded.pohRequests, expr: sumRate("poh_requests_total", ["job", "region", "status"], "1m") },
   { record: recorded.pohAcks, expr: sumRate("poh_ack_total", ["job", "region"], "1m") },
+  { record: recorded.pohRequestsByNode, expr: sumRate("poh_requests_total", ["job", "node", "status"], "1m") },
+  {
+    record: recorded.pohCrossRegion,
+    expr: sumRate("poh_requests_total{placement=\"cross_region\"}", ["job", "region"], "1m")
+  },
   {
     record: recorded.pohAckRatio,
     expr: `${sumRate("poh_ack_total", ["job", "region"], "5m")} / ${
@@ -183,6 +190,17 @@ export const alertingRules: ReadonlyArray<AlertingRule> = [
       summary: "p99 storage write latency of {{ $labels.job }} is {{ $value | humanizeDuration }}",
       description: `The 99th percentile of transaction writes is above the ${thresholds.storageLatencyP99} s SLO ` +
         "for 10 minutes: MongoDB is slow or overloaded."
+    }
+  },
+  {
+    alert: "DagRegionWithoutPohNode",
+    expr: "max by (region) (presence_online_nodes) == 0",
+    for: "1m",
+    labels: { severity: "critical" },
+    annotations: {
+      summary: "No PoH node online in {{ $labels.region }}",
+      description: "Presence has had no heartbeat from any PoH node of region {{ $labels.region }} within its TTL for " +
+        "1 minute: the region's transactions go to other regions' nodes (slower), or fail if none is online."
     }
   },
   {

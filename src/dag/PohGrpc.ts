@@ -25,8 +25,9 @@ import * as grpc from "@grpc/grpc-js"
 import * as protoLoader from "@grpc/proto-loader"
 import { Cause, Context, Duration, Effect, Layer, RcMap, Schema } from "effect"
 import * as Grpc from "../Grpc.ts"
+import * as GrpcServer from "../GrpcServer.ts"
 import type { Metrics } from "../Metrics.ts"
-import { ListenError, reasonOf } from "../ListenError.ts"
+import type { ListenError } from "../ListenError.ts"
 import { formatAddress } from "../Settings.ts"
 import { PohAck, PohClient, type PohRequest, PohSequencer, PohUnavailable } from "./Poh.ts"
 
@@ -60,45 +61,15 @@ export class PohNode extends Context.Service<PohNode, {
 }>()("dag-observability/dag/PohNode") {}
 
 /** Options of {@link layerServer}. */
-export interface ServerOptions {
-  readonly host: string
-  /** 0 picks a free port; {@link PohNode} tells which. */
-  readonly port: number
-  /** How long release waits for calls in flight before cancelling them; 5 seconds by default. */
-  readonly shutdownTimeout?: Duration.Input
-  /** The setting `host` and `port` came from, named when they cannot be listened on. */
-  readonly setting?: string
-}
-
-const bind = (server: grpc.Server, address: string, setting: string | undefined) =>
-  Effect.callback<number, ListenError>((resume) =>
-    server.bindAsync(address, grpc.ServerCredentials.createInsecure(), (error, port) =>
-      resume(
-        error === null
-          ? Effect.succeed(port)
-          : Effect.fail(
-            new ListenError({
-              server: "PoH gRPC",
-              address,
-              reason: reasonOf(error),
-              ...(setting === undefined ? {} : { setting })
-            })
-          )
-      )
-    )
-  )
-
-/** Stops taking calls, lets those in flight finish within `timeout`, then cancels the rest. */
-const shutdown = (server: grpc.Server, timeout: Duration.Input) =>
-  Effect.callback<void>((resume) => server.tryShutdown(() => resume(Effect.void))).pipe(
-    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.sync(() => server.forceShutdown()) })
-  )
+export interface ServerOptions extends Omit<GrpcServer.Options, "name" | "services"> {}
 
 /**
  * The PoH node: serves `poh.PohService` on `host:port` with the current
  * {@link PohSequencer}, traced and timed by {@link Grpc.serverInterceptor}
- * (span `Poh.sequence` under each call's server span). Release stops taking
- * calls and waits for those in flight up to `shutdownTimeout`.
+ * (span `Poh.sequence` under each call's server span), bounded as
+ * {@link GrpcServer} bounds its servers (connection cap, handshake, idle and
+ * age timeouts). Release stops taking calls and waits for those in flight up
+ * to `shutdownTimeout`.
  */
 export const layerServer = (
   options: ServerOptions
@@ -106,27 +77,20 @@ export const layerServer = (
   Layer.effect(
     PohNode,
     Effect.gen(function*() {
-      const interceptor = yield* Grpc.serverInterceptor
       const sequencer = yield* PohSequencer
       const request = yield* Grpc.unary({
         request: PohRequestMessage,
         handler: (message) => sequencer.sequence(message.txId)
       })
-      const address = formatAddress(options.host, options.port)
-      const server = yield* Effect.acquireRelease(
-        Effect.sync(() => new grpc.Server({ interceptors: [interceptor] })),
-        (started) => shutdown(started, options.shutdownTimeout ?? "5 seconds")
-      )
-      server.addService(loadService(), { Request: request })
-      const port = yield* bind(server, address, options.setting)
+      const port = yield* GrpcServer.serve({ ...options, name: "PoH gRPC", services: [[loadService(), { Request: request }]] })
       return PohNode.of({ address: formatAddress(options.host, port), port })
     })
   )
 
 /** Options of {@link layerClient}. */
 export interface ClientOptions {
-  /** The node asked when a request names none: `host:port`. */
-  readonly address: string
+  /** The node asked when a request names none: `host:port`; without it such a request fails. */
+  readonly address?: string
   /** The gRPC deadline of each call; 5 seconds by default (`Poh.layer`'s own timeout, shorter, cancels first). */
   readonly deadline?: Duration.Input
   /** The most nodes with an open channel at once, the default one included; 16 by default. */
@@ -137,37 +101,47 @@ export interface ClientOptions {
 
 const unavailable = (request: PohRequest, reason: string) => new PohUnavailable({ region: request.region, reason })
 
+/** A channel's key: the node's address and, when known, its id (a restarted node may come back elsewhere). */
+const channelKey = (address: string, node: string | undefined) => JSON.stringify([address, node ?? null])
+
 /**
  * The sending DAG's {@link PohClient} over gRPC, traced and timed by
- * {@link Grpc.clientInterceptor}. A request goes to the node Presence named
- * (`address`) or else to `options.address`: one channel per node, at most
- * `maxNodes` at once (a request to one more fails with {@link PohUnavailable}
- * rather than growing without bound), idle ones closed after
- * `idleTimeToLive`, all closed with the layer. Any status but OK (UNAVAILABLE,
- * DEADLINE_EXCEEDED, …) and a malformed ACK fail with {@link PohUnavailable};
- * interrupting a call cancels it.
+ * {@link Grpc.clientInterceptor}: each call's CLIENT span names the node it
+ * went to (`dag.poh.node`) beside `server.address`/`server.port`. A request
+ * goes to the node Presence named (`address`, `node`) or else to
+ * `options.address`: one channel per node, at most `maxNodes` at once (a
+ * request to one more fails with {@link PohUnavailable} rather than growing
+ * without bound), idle ones closed after `idleTimeToLive`, all closed with the
+ * layer. Any status but OK (UNAVAILABLE, DEADLINE_EXCEEDED, …) and a
+ * malformed ACK fail with {@link PohUnavailable}; interrupting a call cancels
+ * it.
  */
-export const layerClient = (options: ClientOptions): Layer.Layer<PohClient, never, Metrics> =>
+export const layerClient = (options: ClientOptions = {}): Layer.Layer<PohClient, never, Metrics> =>
   Layer.effect(
     PohClient,
     Effect.gen(function*() {
       const method = loadService()["Request"]!
       const deadline = Duration.toMillis(Duration.fromInputUnsafe(options.deadline ?? "5 seconds"))
       const channels = yield* RcMap.make({
-        lookup: (address: string) =>
-          Effect.acquireRelease(
-            Effect.flatMap(Grpc.clientInterceptor({ address }), (traced) =>
-              Effect.try({
-                try: () => new grpc.Client(address, grpc.credentials.createInsecure(), { interceptors: [traced] }),
-                catch: (error) => `bad node address ${JSON.stringify(address)}: ${String(error)}`
-              })),
+        lookup: (key: string) => {
+          const [address, node] = JSON.parse(key) as [string, string | null]
+          return Effect.acquireRelease(
+            Effect.flatMap(
+              Grpc.clientInterceptor({ address, ...(node === null ? {} : { attributes: { "dag.poh.node": node } }) }),
+              (traced) =>
+                Effect.try({
+                  try: () => new grpc.Client(address, grpc.credentials.createInsecure(), { interceptors: [traced] }),
+                  catch: (error) => `bad node address ${JSON.stringify(address)}: ${String(error)}`
+                })
+            ),
             (client) => Effect.sync(() => client.close())
-          ),
+          )
+        },
         capacity: options.maxNodes ?? 16,
         idleTimeToLive: options.idleTimeToLive ?? "1 minute"
       })
       // The default node's channel stays open as long as the layer.
-      yield* RcMap.get(channels, options.address).pipe(Effect.ignore)
+      if (options.address !== undefined) yield* RcMap.get(channels, channelKey(options.address, undefined)).pipe(Effect.ignore)
       const call = (client: grpc.Client, request: PohRequest) =>
         Effect.callback<unknown, PohUnavailable>((resume) => {
           const pending = client.makeUnaryRequest(
@@ -187,8 +161,11 @@ export const layerClient = (options: ClientOptions): Layer.Layer<PohClient, neve
           return Effect.sync(() => pending.cancel())
         })
       return PohClient.of({
-        stamp: (request) =>
-          RcMap.get(channels, request.address ?? options.address).pipe(
+        stamp: (request) => {
+          const address = request.address ?? options.address
+          if (address === undefined) return Effect.fail(unavailable(request, "no PoH node online and no default node"))
+          const key = request.address === undefined ? channelKey(address, undefined) : channelKey(address, request.node)
+          return RcMap.get(channels, key).pipe(
             Effect.catch((error) =>
               Effect.fail(
                 unavailable(
@@ -202,6 +179,7 @@ export const layerClient = (options: ClientOptions): Layer.Layer<PohClient, neve
             Effect.catchTag("SchemaError", (error) => Effect.fail(unavailable(request, `malformed PoH_ACK: ${error}`))),
             Effect.scoped
           )
+        }
       })
     })
   )

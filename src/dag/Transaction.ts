@@ -31,20 +31,20 @@ export class Transaction extends Schema.Class<Transaction>("dag-observability/da
 }) {}
 
 /**
- * Commits `tx`: asks Presence who is online in its region and addresses the
- * PoH request to the first node (a failed look-up is counted and leaves the
- * choice to the PoH client), gets a PoH_ACK, persists the
- * acknowledged transaction and counts it. Returns what was stored.
+ * Commits `tx`: asks Presence who is online in its region (its last answer
+ * while Presence is down, for a bounded time; a failed look-up is counted and
+ * leaves the choice to the PoH client's default node), gets a PoH_ACK from one
+ * of those nodes, failing over to the next when one is unavailable, persists
+ * the acknowledged transaction and counts it. Returns what was stored.
  */
 export const commit = Effect.fnUntraced(function*(tx: Transaction, id: string = randomUUID()) {
   const presence = yield* Presence
   const poh = yield* Poh
   const storage = yield* Storage
   const metrics = yield* DagMetrics
-  const nodes = yield* presence.onlineNodes(tx.region).pipe(Effect.orElseSucceed(() => []))
-  const target = nodes[0]
+  const online = yield* presence.onlineNodes(tx.region).pipe(Effect.option)
   const ack = yield* poh.request(
-    target === undefined ? { txId: id, region: tx.region } : { txId: id, region: tx.region, address: target.address }
+    online._tag === "Some" ? { txId: id, region: tx.region, online: online.value } : { txId: id, region: tx.region }
   )
   const stored = new StoredTransaction({ ...tx, id, ack })
   yield* storage.persist(stored)

@@ -71,7 +71,7 @@ const spanContextOf = (span: Tracer.AnySpan): SpanContext => {
 }
 
 /** The OpenTelemetry span to make active for `span`: its own, or a non-recording one for an external parent. */
-const otelSpanOf = (span: Tracer.AnySpan): OtelSpan => {
+export const otelSpanOf = (span: Tracer.AnySpan): OtelSpan => {
   const own = (span as { readonly span?: OtelSpan }).span
   return own !== undefined && typeof own.spanContext === "function" ? own : trace.wrapSpanContext(spanContextOf(span))
 }

@@ -30,7 +30,9 @@ export const loopbackBinds = {
   SENDING_DAG_BIND: "127.0.0.1:0",
   SENDING_DAG_METRICS_BIND: "127.0.0.1:0",
   POH_GRPC_BIND: "127.0.0.1:0",
-  POH_METRICS_BIND: "127.0.0.1:0"
+  POH_METRICS_BIND: "127.0.0.1:0",
+  PRESENCE_GRPC_BIND: "127.0.0.1:0",
+  PRESENCE_METRICS_BIND: "127.0.0.1:0"
 }
 
 /**
@@ -44,7 +46,9 @@ export const startLauncher = (
   args: ReadonlyArray<string> = []
 ): Launcher => {
   const inherited = Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !/^(OTEL_|OTLP_|MONGODB_URI$|PROMETHEUS_|npm_)/.test(name))
+    Object.entries(process.env).filter(([name]) =>
+      !/^(OTEL_|OTLP_|MONGODB_URI$|PROMETHEUS_|npm_|POH_|PRESENCE_|SENDING_DAG_|DAG_)/.test(name)
+    )
   )
   const child = spawn(
     command === "npm" ? "npm" : process.execPath,

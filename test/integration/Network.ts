@@ -52,12 +52,14 @@ export const withOutputs = <A, E, R>(self: Effect.Effect<A, E, R>) =>
       else console.error(`${String(error)}${outputs()}`)
     }))
 
-/** The environment of a child: ours without the settings the test sets or relies on the defaults of. */
+/** The environment of a child: ours without the settings the test sets or relies on the defaults of; one worker. */
 const childEnv = (env: Record<string, string>) => ({
   ...Object.fromEntries(
-    Object.entries(process.env).filter(([name]) => !/^(OTEL_|OTLP_|DAG_REGIONS$|MONGODB_URI$|PRESENCE_)/.test(name))
+    Object.entries(process.env).filter(([name]) =>
+      !/^(OTEL_|OTLP_|DAG_REGIONS$|DAG_NODES$|MONGODB_URI$|PRESENCE_|POH_|SENDING_DAG_)/.test(name)
+    )
   ),
-  PRESENCE_FAILURE_RATIO: "0",
+  SENDING_DAG_WORKERS: "1",
   OTEL_EXPORTER_OTLP_ENDPOINT: inject("otlpEndpoint"),
   ...env
 })

@@ -10,8 +10,8 @@
  *   again after, and every acknowledged transaction in the database;
  * - the PoH node killed (503) or stopped (504 after the 2 s PoH timeout), then
  *   back: 201 again without restarting the sending DAG;
- * - SIGTERM to the sending DAG: in-flight requests drain, spans are flushed,
- *   MongoDB is closed and the process exits 0; a second SIGTERM while a hung
+ * - SIGTERM to the sending DAG (two workers): in-flight requests drain in
+ *   each worker, spans are flushed, MongoDB is closed and the process exits 0; a second SIGTERM while a hung
  *   collector holds up the flush exits 130 at once.
  *
  * Reconnection is grpc-js's: a channel that failed retries with exponential
@@ -493,7 +493,7 @@ describe("faults", () => {
   )
 
   it.live(
-    "SIGTERM during load: in-flight requests drain, no reset, spans flushed, MongoDB closed, exit 0",
+    "SIGTERM during load, 2 workers: in-flight requests drain in both, no reset, spans flushed, MongoDB closed, exit 0",
     () =>
       Effect.gen(function*() {
         // MongoDB through a proxy that sees what the client sends: `endSessions` is the driver's close.
@@ -513,7 +513,7 @@ describe("faults", () => {
         const database = `dag_faults_shutdown_${run}`
         const mongodbUri = withDatabase(`mongodb://127.0.0.1:${proxy.port}/`, database)
         yield* dropDatabaseAtEnd(withDatabase(inject("mongodbUri"), database))
-        const net = yield* startNetwork({ dag: { MONGODB_URI: mongodbUri } })
+        const net = yield* startNetwork({ dag: { MONGODB_URI: mongodbUri, SENDING_DAG_WORKERS: "2" } })
         const load = yield* steadyLoad(net.dagUrl, rate, "before")
         yield* sleep(3_000)
 
@@ -541,6 +541,12 @@ describe("faults", () => {
             `a request after the exit: ${late.outcome}`
         )
         assert.deepStrictEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, "exit 0")
+        for (const worker of [1, 2]) {
+          assert.isTrue(
+            net.dag.output.some((line) => line.includes(`worker ${worker} stopped: exit code 0`)),
+            `worker ${worker} drained and exited 0`
+          )
+        }
         assert.isAtMost(exitMs, 10_000, "exits within the shutdown timeout")
         assertAll(heldAnswers, 201, "requests in flight at SIGTERM")
         const beforeSignal = load.answers.filter((answer) => answer.sentAt < signalled)

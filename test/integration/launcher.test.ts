@@ -1,12 +1,15 @@
 /**
- * Stopping `npm start` the three ways a person or a supervisor does it, under
- * load: Ctrl-C in a terminal (SIGINT to the whole process group, npm
- * included), `kill -TERM -- -PGID`, and SIGTERM to the launcher alone. Each
- * time: the sending DAG stops before the PoH node, both exit 0 after finishing
- * their requests, every acknowledged transaction's whole trace is in Jaeger,
- * and no process the launcher started is left. An inherited `PROMETHEUS_BIND`
+ * Stopping `npm start` (its defaults: Presence, three PoH nodes in two
+ * regions, the sending DAG on every core) the three ways a person or a
+ * supervisor does it, under load: Ctrl-C in a terminal (SIGINT to the whole
+ * process group, npm included), `kill -TERM -- -PGID`, and SIGTERM to the
+ * launcher alone. Each time: the sending DAG stops first (each of its workers
+ * exits 0), then the PoH nodes, then Presence, each after finishing its
+ * requests; every acknowledged transaction's whole trace, across the three
+ * services, is in Jaeger, and no process the launcher started is left. An inherited `PROMETHEUS_BIND`
  * (set to a port that is taken) is used by neither node.
  */
+import { availableParallelism } from "node:os"
 import { Effect } from "effect"
 import { afterAll, assert, beforeAll, describe, inject, it } from "vitest"
 import { fetchTraces } from "./Jaeger.ts"
@@ -21,10 +24,12 @@ import {
   surroundings
 } from "./Launcher.ts"
 
-/** The spans of one committed transaction across both nodes, by name. */
+/** The spans of one committed transaction across the three services, by name. */
 const wholeTrace = [
   "POST /tx",
   "Presence.onlineNodes",
+  "presence.PresenceService/OnlineNodes",
+  "presence.PresenceService/OnlineNodes",
   "Poh.request",
   "poh.PohService/Request",
   "poh.PohService/Request",
@@ -62,7 +67,8 @@ const stopUnderLoad = async (way: Way) => {
   const base = await within(networkUp(launcher), 60_000, "not up", launcher)
   const group = launcher.child.pid!
   const started = [group, ...descendants(group)]
-  assert.isAtLeast(started.length, 4, "the launcher, both nodes and FerretDB")
+  // The launcher, Presence, 3 PoH nodes, the sending DAG and its workers (one per core), FerretDB.
+  assert.isAtLeast(started.length, 7 + availableParallelism(), "every node and FerretDB")
 
   const traffic = load(base)
   await new Promise((resolve) => setTimeout(resolve, 2_000))
@@ -75,9 +81,15 @@ const stopUnderLoad = async (way: Way) => {
   const output = launcher.output.join("\n")
   if (way !== "Ctrl-C to the terminal's group") assert.deepStrictEqual(exit, { code: 0, signal: null }, output)
   assert.include(output, "the DAG network stopped")
-  const dagStopped = launcher.output.findIndex((line) => line.includes("sending-dag stopped: exit code 0"))
-  const pohStopped = launcher.output.findIndex((line) => line.includes("poh-node stopped: exit code 0"))
-  assert.isTrue(dagStopped !== -1 && pohStopped > dagStopped, `the sending DAG stops, then the PoH node:\n${output}`)
+  const stopped = (name: string) => launcher.output.findIndex((line) => line.includes(`${name} stopped: exit code 0`))
+  const order = ["sending-dag", "poh-1", "poh-2", "poh-3", "presence"].map(stopped)
+  assert.isTrue(
+    order.every((at) => at !== -1) && order[0]! < Math.min(...order.slice(1, 4)) && Math.max(...order.slice(1, 4)) < order[4]!,
+    `the sending DAG stops, then the PoH nodes, then Presence:\n${output}`
+  )
+  for (let worker = 1; worker <= availableParallelism(); worker++) {
+    assert.include(output, `worker ${worker} stopped: exit code 0`)
+  }
   assert.notMatch(output, /ERROR|exited with code|killed by/)
 
   const acknowledged = traffic.answers.filter((answer) => answer.status === 201)

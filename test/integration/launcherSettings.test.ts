@@ -55,9 +55,10 @@ const common = () => ({ ...loopbackBinds, OTEL_EXPORTER_OTLP_ENDPOINT: inject("o
 
 describe("npm start's settings", () => {
   it.each([
-    ["POH_METRICS_BIND", "poh-node", "/metrics"],
+    ["POH_METRICS_BIND", "poh-1", "/metrics"],
     ["SENDING_DAG_BIND", "sending-dag", "HTTP"],
-    ["POH_GRPC_BIND", "poh-node", "PoH gRPC"]
+    ["POH_GRPC_BIND", "poh-1", "PoH gRPC"],
+    ["PRESENCE_GRPC_BIND", "presence", "Presence gRPC"]
   ] as const)("%s taken: the launcher names %s, its exit code and its one-line error, stops the rest, exits 1", async (
     variable,
     node,
@@ -72,7 +73,7 @@ describe("npm start's settings", () => {
     assert.include(line, `ListenError: cannot serve ${server} on ${around.takenBind} (${variable}): `)
     assert.match(line!, /EADDRINUSE|address already in use/)
     assert.include(output, "the DAG network stopped")
-    if (node === "sending-dag") assert.include(output, "poh-node stopped: exit code 0")
+    if (node === "sending-dag") assert.include(output, "poh-1 stopped: exit code 0")
   }, 90_000)
 
   it("acknowledged transactions are read back after a restart; --fresh starts empty", async () => {

@@ -1,30 +1,21 @@
 /**
- * The example network across processes: the PoH node (examples/poh-node.ts)
- * and the sending DAG (examples/sending-dag.ts) run as two child processes on
- * free loopback ports, over the FerretDB and Jaeger of globalSetup, with a real
- * Prometheus scraping both `/metrics`. Transactions posted to the sending DAG
- * give the answers of SPEC §6, the counts of SPEC §4 on the right process, and
- * after SIGTERM (exit 0, spans flushed) one trace of SPEC §5 spanning both.
+ * The example network across processes: the Presence service
+ * (examples/presence.ts), a PoH node announcing itself to it
+ * (examples/poh-node.ts) and the sending DAG with two workers
+ * (examples/sending-dag.ts) run as child processes on free loopback ports,
+ * over the FerretDB and Jaeger of globalSetup, with a real Prometheus
+ * scraping every `/metrics` (one target per worker). Transactions posted to
+ * the sending DAG give the answers of SPEC §6, the counts of SPEC §4 on the
+ * right process, exact when summed over the workers, and after SIGTERM (exit
+ * 0, spans flushed) one trace of SPEC §5 spanning the three services.
  */
 import { createHash, randomBytes } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import { inject } from "vitest"
 import { byName, fetchTraces, type JaegerSpan, nameAndKind, parents, serviceOf, tag } from "./Jaeger.ts"
-import {
-  dropDatabaseAtEnd,
-  freePorts,
-  http,
-  logged,
-  mongoServer,
-  newTraceparent,
-  pinging,
-  spawnNode,
-  terminate,
-  whileRunning,
-  withDatabase,
-  withOutputs
-} from "./Network.ts"
+import { dropDatabaseAtEnd, http, mongoServer, newTraceparent, terminate, withDatabase, withOutputs } from "./Network.ts"
+import { startPohNode, startPresence, startSendingDag, scrapeTarget } from "./Nodes.ts"
 import { eventually, prometheusScraping, query, series } from "./Prometheus.ts"
 
 /** The transactions posted: the traced one and N-1 more, in two of the default `DAG_REGIONS`. */
@@ -59,79 +50,82 @@ const assertCommitted = (body: unknown, region: string, since: number) => {
   return committed
 }
 
+/** The node is in eu-central: us-east's transactions go to it across regions. */
+const placement = (region: string) => ({ placement: region === "eu-central" ? "local" : "cross_region" })
+
 /** The span's tags `keys` → values. */
 const tags = (span: JaegerSpan | undefined, keys: ReadonlyArray<string>) =>
   Object.fromEntries(keys.map((key) => [key, tag(span, key)]))
 
 describe("the example network across processes", () => {
   it.live(
-    `${total} transactions: SPEC §6 answers, exact metrics of both processes in Prometheus, one trace across both`,
+    `${total} transactions: SPEC §6 answers, exact metrics summed over 2 workers in Prometheus, one trace across 3 services`,
     () =>
       Effect.gen(function*() {
-        const [grpcPort, httpPort, dagMetricsPort, pohMetricsPort] = yield* freePorts(4)
-        const dagUrl = `http://127.0.0.1:${httpPort}`
-        const dagTarget = `127.0.0.1:${dagMetricsPort}`
-        const pohTarget = `127.0.0.1:${pohMetricsPort}`
-        const services = { dag: `dag-it-sending-${run}`, poh: `dag-it-poh-${run}` }
+        const services = { dag: `dag-it-sending-${run}`, poh: `dag-it-poh-${run}`, presence: `dag-it-presence-${run}` }
         const mongodbUri = withDatabase(inject("mongodbUri"), database)
         const mongo = mongoServer(mongodbUri)
         yield* dropDatabaseAtEnd(mongodbUri)
 
-        const poh = yield* spawnNode("poh-node", "poh-node.ts", {
-          POH_GRPC_BIND: `127.0.0.1:${grpcPort}`,
-          POH_NODE_NAME: pohNodeName,
-          POH_METRICS_BIND: pohTarget,
-          OTEL_SERVICE_NAME: services.poh
-        })
-        const dag = yield* spawnNode("sending-dag", "sending-dag.ts", {
-          SENDING_DAG_BIND: `127.0.0.1:${httpPort}`,
-          POH_ADDRESS: `127.0.0.1:${grpcPort}`,
-          SENDING_DAG_METRICS_BIND: dagTarget,
+        const presence = yield* startPresence({ OTEL_SERVICE_NAME: services.presence })
+        const poh = yield* startPohNode(pohNodeName, "eu-central", presence.address, { OTEL_SERVICE_NAME: services.poh })
+        const grpcPort = Number(poh.address.split(":")[1])
+        const { dag, url: dagUrl, metrics } = yield* startSendingDag(presence.address, 2, {
           OTEL_SERVICE_NAME: services.dag,
-          MONGODB_URI: mongodbUri
+          MONGODB_URI: mongodbUri,
+          DAG_NODES: pohNodeName
         })
-        const [, address] = yield* whileRunning(
-          "the PoH node logged its address",
-          logged(poh, /gRPC on (\S+);/),
-          [poh, dag]
-        )
-        assert.strictEqual(address, `127.0.0.1:${grpcPort}`)
-        const ping = yield* pinging(dagUrl, [poh, dag])
+        assert.lengthOf(metrics, 2, "one /metrics per worker")
+        const ping = yield* http(`${dagUrl}/ping`)
         assert.deepStrictEqual(ping.body, { ok: true })
-        const prometheus = yield* prometheusScraping([dagTarget, pohTarget])
+        const dagTargets = metrics.map(scrapeTarget)
+        const pohTarget = scrapeTarget(poh.metrics)
+        const presenceTarget = scrapeTarget(presence.metrics)
+        const prometheus = yield* prometheusScraping([...dagTargets, pohTarget, presenceTarget])
 
-        // What the transactions must move, by process (`instance`) and label; nothing before the first one.
-        const dagAt = { instance: dagTarget }
-        const byRegion = (labels: Record<string, string>) =>
-          Object.fromEntries(Object.entries(regions).map(([region, count]) => [series({ ...labels, region }), count]))
+        // What the transactions must move, summed over the sending DAG's workers, by label; nothing before the first.
+        const dagOnly = `instance=~"${dagTargets.join("|")}"`
+        const byRegion = (labels: (region: string) => Record<string, string>) =>
+          Object.fromEntries(
+            Object.entries(regions).map(([region, count]) => [series({ ...labels(region), region }), count])
+          )
         const pohCall = { service: "poh.PohService", method: "Request", code: "OK" }
+        const lookup = { service: "presence.PresenceService", method: "OnlineNodes", code: "OK" }
+        const node = { node: pohNodeName }
         const expected: Record<string, Record<string, number>> = {
-          "sum by (instance, region) (tx_committed_total)": byRegion(dagAt),
-          "sum by (instance, region) (poh_ack_total)": byRegion(dagAt),
-          "sum by (instance, region) (poh_approval_latency_seconds_count)": byRegion(dagAt),
-          "sum by (instance, region, status) (poh_requests_total)": byRegion({ ...dagAt, status: "ok" }),
-          "sum by (instance, region, outcome) (presence_calls_total)": byRegion({ ...dagAt, outcome: "success" }),
-          "sum by (instance, method, route, status_code) (http_server_request_duration_seconds_count{route=~\"/tx.*\"})":
+          [`sum by (region) (tx_committed_total{${dagOnly}})`]: byRegion(() => ({})),
+          [`sum by (region, node) (poh_ack_total{${dagOnly}})`]: byRegion(() => node),
+          [`sum by (region, node) (poh_approval_latency_seconds_count{${dagOnly}})`]: byRegion(() => node),
+          [`sum by (region, status, node, placement) (poh_requests_total{${dagOnly}})`]: byRegion((region) => ({
+            status: "ok",
+            ...node,
+            ...placement(region)
+          })),
+          [`sum by (region, outcome) (presence_calls_total{${dagOnly}})`]: byRegion(() => ({ outcome: "success" })),
+          [`sum by (method, route, status_code) (http_server_request_duration_seconds_count{${dagOnly}, route=~"/tx.*"})`]:
             {
-              [series({ ...dagAt, method: "GET", route: "/tx/:id", status_code: "200" })]: 1,
-              [series({ ...dagAt, method: "GET", route: "/tx/:id", status_code: "404" })]: 1,
-              [series({ ...dagAt, method: "POST", route: "/tx", status_code: "201" })]: total
+              [series({ method: "GET", route: "/tx/:id", status_code: "200" })]: 1,
+              [series({ method: "GET", route: "/tx/:id", status_code: "404" })]: 1,
+              [series({ method: "POST", route: "/tx", status_code: "201" })]: total
             },
-          "sum by (instance, service, method, code) (grpc_client_latency_seconds_count)": {
-            [series({ ...dagAt, ...pohCall })]: total
+          [`sum by (service, method, code) (grpc_client_latency_seconds_count{${dagOnly}})`]: {
+            [series(pohCall)]: total,
+            [series(lookup)]: total
           },
-          "sum by (instance, service, method, code) (grpc_method_latency_seconds_count)": {
-            [series({ instance: pohTarget, ...pohCall })]: total
+          "sum by (instance, service, method, code) (grpc_method_latency_seconds_count{method!=\"Announce\"})": {
+            [series({ instance: pohTarget, ...pohCall })]: total,
+            [series({ instance: presenceTarget, ...lookup })]: total
           },
-          "sum by (instance, command, collection, outcome) (mongodb_command_duration_seconds_count{command=\"insert\"})":
-            { [series({ ...dagAt, command: "insert", collection: "transactions", outcome: "success" })]: total },
-          "sum by (instance, operation, collection) (storage_latency_seconds_count)": {
-            [series({ ...dagAt, operation: "insert", collection: "transactions" })]: total
+          [`sum by (command, collection, outcome) (mongodb_command_duration_seconds_count{${dagOnly}, command="insert"})`]:
+            { [series({ command: "insert", collection: "transactions", outcome: "success" })]: total },
+          [`sum by (operation, collection) (storage_latency_seconds_count{${dagOnly}})`]: {
+            [series({ operation: "insert", collection: "transactions" })]: total
           }
         }
         const counts = Effect.forEach(Object.keys(expected), (promql) =>
           Effect.map(query(prometheus, promql), (vector) => [promql, vector] as const)).pipe(Effect.map(Object.fromEntries))
-        yield* eventually(query(prometheus, "up == 1"), (vector) => Object.keys(vector).length === 2)
+        const targets = dagTargets.length + 2
+        yield* eventually(query(prometheus, "up == 1"), (vector) => Object.keys(vector).length === targets)
         assert.deepStrictEqual(
           yield* counts,
           Object.fromEntries(Object.keys(expected).map((promql) => [promql, {}])),
@@ -193,14 +187,19 @@ describe("the example network across processes", () => {
         // Every metric was recorded before its answer was sent, so a scrape of each target that began after
         // the last answer holds the final values; the processes are fresh, so these are the movements.
         yield* eventually(query(prometheus, "timestamp(up)"), (vector) =>
-          Object.keys(vector).length === 2 && Object.values(vector).every((scraped) => scraped > answered))
+          Object.keys(vector).length === targets && Object.values(vector).every((scraped) => scraped > answered))
         assert.deepStrictEqual(yield* counts, expected)
+        const perWorker = yield* query(prometheus, `sum by (instance) (tx_committed_total{${dagOnly}})`)
+        console.log(`transactions by worker: ${JSON.stringify(perWorker)}`)
+        assert.lengthOf(Object.values(perWorker).filter((count) => count > 0), 2, "both workers served transactions")
 
-        // SIGTERM: both stop, flushing their spans, and exit 0.
-        const exits = yield* Effect.all([terminate(poh), terminate(dag)], { concurrency: 2 })
-        assert.deepStrictEqual(exits, [{ code: 0, signal: null }, { code: 0, signal: null }], "exits after SIGTERM")
+        // SIGTERM: each stops, flushing its spans, and exits 0 (the sending DAG once both its workers have).
+        const exits = yield* Effect.all([terminate(dag), terminate(poh.node), terminate(presence.node)], {
+          concurrency: 3
+        })
+        assert.deepStrictEqual([...exits], Array.from({ length: 3 }, () => ({ code: 0, signal: null })), "exits after SIGTERM")
 
-        const traces = yield* fetchTraces(parent.traceId, 8)
+        const traces = yield* fetchTraces(parent.traceId, 10)
         assert.lengthOf(traces, 1, "one trace")
         const trace = traces[0]!
         assert.deepStrictEqual(new Set(trace.spans.map((span) => span.traceID)), new Set([parent.traceId]))
@@ -210,6 +209,8 @@ describe("the example network across processes", () => {
         assert.deepStrictEqual(parents(trace, nameAndKind), {
           "POST /tx (server)": null,
           "Presence.onlineNodes (internal)": "POST /tx (server)",
+          "presence.PresenceService/OnlineNodes (client)": "Presence.onlineNodes (internal)",
+          "presence.PresenceService/OnlineNodes (server)": "presence.PresenceService/OnlineNodes (client)",
           "Poh.request (internal)": "POST /tx (server)",
           "poh.PohService/Request (client)": "Poh.request (internal)",
           "poh.PohService/Request (server)": "poh.PohService/Request (client)",
@@ -222,9 +223,11 @@ describe("the example network across processes", () => {
           { refType: "CHILD_OF", traceID: parent.traceId, spanID: parent.spanId }
         ], "the root's parent is the traceparent's span")
         const inPoh = new Set(["poh.PohService/Request (server)", "Poh.sequence (internal)"])
+        const serviceOfSpan = (name: string) =>
+          inPoh.has(name) ? services.poh : name === "presence.PresenceService/OnlineNodes (server)" ? services.presence : services.dag
         assert.deepStrictEqual(
           Object.fromEntries(trace.spans.map((span) => [nameAndKind(span), serviceOf(trace, span)])),
-          Object.fromEntries([...spans.keys()].map((name) => [name, inPoh.has(name) ? services.poh : services.dag]))
+          Object.fromEntries([...spans.keys()].map((name) => [name, serviceOfSpan(name)]))
         )
 
         assert.deepStrictEqual(
@@ -242,6 +245,13 @@ describe("the example network across processes", () => {
         for (const kind of ["client", "server"]) {
           assert.deepStrictEqual(tags(spans.get(`poh.PohService/Request (${kind})`), Object.keys(rpc)), rpc, kind)
         }
+        assert.strictEqual(tag(spans.get("poh.PohService/Request (client)"), "dag.poh.node"), pohNodeName)
+        assert.deepStrictEqual(
+          tags(spans.get("Poh.request (internal)"), ["dag.poh.node", "dag.poh.placement", "dag.poh.attempts"]),
+          { "dag.poh.node": pohNodeName, "dag.poh.placement": "local", "dag.poh.attempts": 1 }
+        )
+        assert.strictEqual(tag(spans.get("presence.PresenceService/OnlineNodes (server)"), "rpc.grpc.status_code"), 0)
+        assert.strictEqual(tag(spans.get("Presence.onlineNodes (internal)"), "dag.presence.online"), 1)
         assert.deepStrictEqual(
           tags(spans.get(insert), [
             "db.system.name",
