@@ -19,13 +19,13 @@
  */
 import cluster from "node:cluster"
 import { once } from "node:events"
-import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import { NodeRuntime } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { HttpRouter } from "effect/http"
 import { AggregatorRegistry } from "prom-client"
 import * as SendingDagApi from "../examples/SendingDagApi.ts"
 import { DagMetrics, Poh, Presence, Storage } from "../src/dag/index.ts"
-import { Metrics, MetricsServer, Tracing } from "../src/index.ts"
+import { Http, Metrics, MetricsServer, Tracing } from "../src/index.ts"
 import { tracerOff } from "./http/child.ts"
 import { autocannon, countingProcessor, machine, makeTally, median } from "./support.ts"
 
@@ -47,7 +47,7 @@ const worker = () => {
     Storage.layerMemory,
     Presence.layerStatic({ nodes: [{ id: "poh-1", region: "eu-central", address: "in-process" }] })
   ).pipe(Layer.provideMerge(DagMetrics.layer()), Layer.provideMerge(Metrics.layer))
-  const Server = NodeHttpServer.layer(() => SendingDagApi.createHttpServer(), { host: "127.0.0.1", port })
+  const Server = Http.layerServer({ host: "127.0.0.1", port })
   const quiet = { disableLogger: true, disableListenLog: true }
   const Ready = Layer.effectDiscard(Effect.gen(function*() {
     const { registry } = yield* Metrics.Metrics
@@ -64,7 +64,7 @@ const worker = () => {
       shutdownTimeout: "1 second"
     })))
   NodeRuntime.runMain(Layer.launch(
-    Layer.mergeAll(App, Ready.pipe(Layer.provide(Metered))).pipe(Layer.provide(Layer.mergeAll(Server, Workflows)))
+    Layer.mergeAll(App, Ready.pipe(Layer.provide(Metered))).pipe(Layer.provide(Server.pipe(Layer.provideMerge(Workflows))))
   ))
 }
 

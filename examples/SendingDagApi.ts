@@ -4,94 +4,61 @@
  *
  * - `GET /ping` → `200 {"ok":true}`
  * - `POST /tx`, `POST /poh` with a transaction → `201 {"id","region","ack"}` once the PoH_ACK is in and the write is
- *   acknowledged; `400` bad body (malformed JSON, not UTF-8, invalid transaction), `413` too large, `415` a
- *   content type other than JSON, `503` storage or PoH node down, `504` PoH timeout
+ *   acknowledged; `400` bad body (examples/TransactionBody.ts: malformed or ambiguous JSON, not UTF-8, invalid
+ *   transaction), `413` too large, `415` not JSON in UTF-8 or encoded, `503` storage or PoH node down, `504` PoH
+ *   timeout; named with `Idempotency-Key` or an `id`, asked again → the original `201`, other content `422`
+ *   (examples/Idempotency.ts)
  * - `GET /tx/:id` → `200` the stored transaction, or `404`
  * - anything else → `404 {"error"}` (one route label, `/*`)
  */
-import { createServer, type Server } from "node:http"
-import { Effect, Layer, Option, Schema } from "effect"
-import { HttpIncomingMessage, HttpRouter, HttpServerRequest, HttpServerResponse } from "effect/http"
-import * as ByteSize from "effect/ByteSize"
+import { type Deferred, Effect, Layer, Option, Schema } from "effect"
+import { HttpRouter, type HttpServerResponse } from "effect/http"
 import { Http } from "../src/index.ts"
 import { Storage, Transaction } from "../src/dag/index.ts"
+import { naming, oneAtATime, replay, storedAs } from "./Idempotency.ts"
+import { answer, failure, readTransaction } from "./TransactionBody.ts"
 
-/** Largest accepted request body. */
-export const maxBodyBytes = 16 * 1024
-
-/** How long a client may take to send a whole request, headers and body; a slower one gets `408` and is cut off. */
-export const requestTimeoutMs = 10_000
+export { maxBodyBytes } from "./TransactionBody.ts"
 
 /**
- * The Node.js server to serve the API with: a request not received in full within `requestTimeout` ms (a client
- * trickling its body) is answered `408` and its connection closed, checked every `checkInterval` ms.
+ * Commits the transaction `tx` under the id `id` a client named, unless it is
+ * stored already: then the stored one is the answer (or `422`, other content).
+ * A race with another process committing it is settled the same way.
  */
-export const createHttpServer = (
-  options: { readonly requestTimeout?: number; readonly checkInterval?: number } = {}
-): Server => {
-  const requestTimeout = options.requestTimeout ?? requestTimeoutMs
-  return createServer({
-    requestTimeout,
-    headersTimeout: requestTimeout,
-    connectionsCheckingInterval: options.checkInterval ?? Math.min(1_000, requestTimeout)
+const commitNamed = (tx: Transaction.Transaction, named: { readonly id: string; readonly by: "id" | "Idempotency-Key" }) =>
+  Effect.gen(function*() {
+    const storage = yield* Storage.Storage
+    const already = yield* storedAs(storage, named.id)
+    if (already !== undefined) {
+      yield* Effect.logInfo(`transaction ${named.id} asked again (${named.by}): answered as stored`)
+      return yield* replay(already, tx, named)
+    }
+    const settle = (error: Storage.DuplicateTransaction) =>
+      Effect.flatMap(storedAs(storage, named.id), (stored) =>
+        stored === undefined ? Effect.fail<Storage.DuplicateTransaction | HttpServerResponse.HttpServerResponse>(error) : replay(stored, tx, named))
+    return yield* Transaction.commit(tx, named.id).pipe(Effect.catchTag("DuplicateTransaction", settle))
   })
-}
 
-const answer = (status: number, body: unknown) => HttpServerResponse.jsonUnsafe(body, { status })
-
-const failure = (status: number, error: string, details?: unknown) =>
-  answer(status, details === undefined ? { error } : { error, details })
-
-const decodeTransaction = Schema.decodeUnknownEffect(Transaction.Transaction)
-
-const utf8 = new TextDecoder("utf-8", { fatal: true })
-
-/** `application/json` or `application/<anything>+json`, with any parameters; an absent type is taken for JSON. */
-const isJson = (contentType: string | undefined) =>
-  contentType === undefined || /^application\/(?:[\w.-]+\+)?json\s*(?:;|$)/i.test(contentType.trim())
-
-/** Reads and validates the body: a response for every way it can be wrong. */
-const readTransaction = Effect.gen(function*() {
-  const request = yield* HttpServerRequest.HttpServerRequest
-  const contentType = request.headers["content-type"]
-  if (!isJson(contentType)) {
-    return yield* Effect.fail(failure(415, "content-type must be application/json", { contentType }))
-  }
-  const declared = Number(request.headers["content-length"] ?? 0)
-  if (declared > maxBodyBytes) return yield* Effect.fail(failure(413, `body larger than ${maxBodyBytes} bytes`))
-  const bytes = yield* request.arrayBuffer.pipe(
-    Effect.provideService(HttpIncomingMessage.MaxBodySize, ByteSize.bytes(maxBodyBytes)),
-    Effect.mapError((error) =>
-      error.reason._tag === "RequestParseError" && error.reason.reason === "BodyTooLarge"
-        ? failure(413, `body larger than ${maxBodyBytes} bytes`)
-        : failure(400, "unreadable body", error.message)
-    )
-  )
-  const text = yield* Effect.try({
-    try: () => utf8.decode(bytes),
-    catch: () => failure(400, "body is not valid UTF-8")
-  })
-  const json = yield* Effect.try({
-    try: () => JSON.parse(text) as unknown,
-    catch: (error) => failure(400, "malformed JSON", error instanceof Error ? error.message : String(error))
-  })
-  return yield* decodeTransaction(json, { errors: "all", onExcessProperty: "error" }).pipe(
-    Effect.mapError((error) => failure(400, "invalid transaction", error.message))
-  )
-})
-
-const submit = Effect.gen(function*() {
-  const tx = yield* readTransaction
-  const stored = yield* Transaction.commit(tx).pipe(
+/** `POST /tx`: one transaction committed (or, named again, answered as stored); its answer. */
+const submit = (inFlight: Map<string, Deferred.Deferred<void>>) =>
+  Effect.gen(function*() {
+    const { id, ...fields } = yield* readTransaction
+    const tx = new Transaction.Transaction(fields)
+    const named = yield* naming(id)
+    const stored = named === undefined
+      ? yield* Transaction.commit(tx)
+      : yield* oneAtATime(inFlight)(named.id, commitNamed(tx, named))
+    yield* Effect.logInfo(`transaction ${stored.id} committed: PoH #${stored.ack.seq} by ${stored.ack.node}`)
+    return answer(201, { id: stored.id, region: stored.region, ack: stored.ack })
+  }).pipe(
     Effect.catchTags({
-      PohTimeout: (error) => Effect.fail(failure(504, error.message)),
-      PohUnavailable: (error) => Effect.fail(failure(503, error.message)),
-      StorageUnavailable: (error) => Effect.fail(failure(503, error.message)),
-      DuplicateTransaction: (error) => Effect.fail(failure(409, error.message))
-    })
+      PohTimeout: (error) => Effect.succeed(failure(504, error.message)),
+      PohUnavailable: (error) => Effect.succeed(failure(503, error.message)),
+      StorageUnavailable: (error) => Effect.succeed(failure(503, error.message)),
+      DuplicateTransaction: (error) => Effect.succeed(failure(409, error.message))
+    }),
+    Effect.catch(Effect.succeed)
   )
-  return answer(201, { id: stored.id, region: stored.region, ack: stored.ack })
-}).pipe(Effect.catch(Effect.succeed))
 
 const find = Effect.gen(function*() {
   const { id } = yield* HttpRouter.schemaPathParams(Schema.Struct({ id: Schema.String }))
@@ -106,14 +73,17 @@ const find = Effect.gen(function*() {
   Effect.catch(() => Effect.succeed(failure(400, "bad transaction id")))
 )
 
-/** The routes. */
-export const Routes = Layer.mergeAll(
-  HttpRouter.add("GET", "/ping", answer(200, { ok: true })),
-  HttpRouter.add("POST", "/tx", submit),
-  HttpRouter.add("POST", "/poh", submit),
-  HttpRouter.add("GET", "/tx/:id", find),
-  HttpRouter.add("*", "/*", failure(404, "no such route"))
-)
+/** The routes; requests naming the same transaction run one after the other (examples/Idempotency.ts). */
+export const Routes = Layer.unwrap(Effect.sync(() => {
+  const inFlight = new Map<string, Deferred.Deferred<void>>()
+  return Layer.mergeAll(
+    HttpRouter.add("GET", "/ping", answer(200, { ok: true })),
+    HttpRouter.add("POST", "/tx", submit(inFlight)),
+    HttpRouter.add("POST", "/poh", submit(inFlight)),
+    HttpRouter.add("GET", "/tx/:id", find),
+    HttpRouter.add("*", "/*", failure(404, "no such route"))
+  )
+}))
 
 /** The API served with the instrumentation; needs an `HttpServer`, the workflows and `Metrics`. */
 export const layer = Http.serve(Routes, { disableLogger: true })

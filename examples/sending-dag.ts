@@ -80,7 +80,7 @@ const SendingDag = Layer.unwrap(Effect.gen(function*() {
       })
   )
   return SendingDagApi.layer.pipe(
-    Layer.provideMerge(Http.layerServer(bind, { setting: "SENDING_DAG_BIND", createServer: SendingDagApi.createHttpServer })),
+    Layer.provideMerge(Http.layerServer(bind, { setting: "SENDING_DAG_BIND" })),
     Layer.provide(Poh.layer().pipe(Layer.provide(PohGrpc.layerClient(Option.match(defaultNode, {
       onNone: () => ({}),
       onSome: (address) => ({ address })

@@ -22,7 +22,7 @@
  * stdin with what it recorded, as one JSON line (bench/http/child.ts).
  */
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
-import { NodeHttpServer, NodeRuntime } from "@effect/platform-node"
+import { NodeRuntime } from "@effect/platform-node"
 import { mkdtempSync, openSync, writeSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -60,7 +60,7 @@ const Workflows = Layer.mergeAll(
   })
 ).pipe(Layer.provideMerge(DagMetrics.layer()), Layer.provideMerge(Metrics.layer))
 
-const Server = NodeHttpServer.layer(() => SendingDagApi.createHttpServer(), { host: "127.0.0.1", port: 0 })
+const Server = Http.layerServer({ host: "127.0.0.1", port: 0 })
 
 const quiet = { disableLogger: true, disableListenLog: true }
 
@@ -159,13 +159,13 @@ const app = async () => {
   switch (kind) {
     case "bare":
       return Layer.merge(HttpRouter.serve(SendingDagApi.Routes, quiet), reportingWith(undefined)).pipe(
-        Layer.provide(Layer.mergeAll(Server, Workflows)),
+        Layer.provide(Server.pipe(Layer.provideMerge(Workflows))),
         Layer.provide(bare.layer)
       )
     case "ours":
     case "ours-log": {
       const served = Layer.merge(SendingDagApi.layer, reportingWith(ourTally)).pipe(
-        Layer.provide(Layer.mergeAll(Server, kind === "ours" ? Workflows : LoggedWorkflows)),
+        Layer.provide(Server.pipe(Layer.provideMerge(kind === "ours" ? Workflows : LoggedWorkflows))),
         Layer.provide(Tracing.layerProvider(ourProcessor, {
           resource: { serviceName: `bench-${kind}` },
           sampler: Tracing.makeSampler({ name: "parentbased_always_on", ratio: 1 }),
@@ -180,14 +180,14 @@ const app = async () => {
         HttpRouter.serve(Layer.merge(SendingDagApi.Routes, PromMiddleware), quiet),
         reportingWith(sdk.tally)
       ).pipe(
-        Layer.provide(Layer.mergeAll(Server, Workflows)),
+        Layer.provide(Server.pipe(Layer.provideMerge(Workflows))),
         Layer.provide(withoutEffectHttpSpan),
         Layer.provide(OtelTracer.layerGlobal)
       )
     }
     case "otlp":
       return Layer.merge(SendingDagApi.layer, reportingWith(undefined)).pipe(
-        Layer.provide(Layer.mergeAll(Server, Workflows)),
+        Layer.provide(Server.pipe(Layer.provideMerge(Workflows))),
         Layer.provide(ObservabilityLive("bench-sending-dag"))
       )
   }

@@ -51,7 +51,7 @@ const bound = (server: Server, options: ServerOptions, onDrop: () => void): Serv
   server.requestTimeout = requestTimeout
   server.headersTimeout = Math.min(server.headersTimeout, requestTimeout)
   // How often Node.js looks for requests past their timeout (30 s by default): read when the server starts listening.
-  Object.assign(server, { connectionsCheckingInterval: Math.min(1_000, requestTimeout) })
+  Object.assign(server, { connectionsCheckingInterval: Math.min(1_000, requestTimeout / 4) })
   server.keepAliveTimeout = options.keepAliveTimeout ?? 5_000
   server.maxConnections = options.maxConnections ?? 4096
   // Node.js (≥ 24.9) serves a request whose upgrade this callback declines as any other request.

@@ -3,7 +3,6 @@
  * servers/otelcol, its config checked by `otelcol validate`, OTLP gRPC in,
  * traces and logs out to JSON lines, traces on to Jaeger.
  */
-import { setTimeout as sleep } from "node:timers/promises"
 import { context, trace } from "@opentelemetry/api"
 import { OTLPLogExporter } from "@opentelemetry/exporter-logs-otlp-grpc"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc"
@@ -19,16 +18,8 @@ import {
   startCollector,
   validateCollectorConfig
 } from "../../servers/Servers.ts"
+import { eventually } from "../support/Eventually.ts"
 
-/** `probe()` until it returns something, for at most ~10 s. */
-const eventually = async <A>(what: string, probe: () => Promise<A | undefined>): Promise<A> => {
-  for (let attempt = 0; attempt < 100; attempt++) {
-    const found = await probe()
-    if (found !== undefined) return found
-    await sleep(100)
-  }
-  throw new Error(`not within 10 s: ${what}`)
-}
 
 /** Sends one span named `name` and one log record inside it, both over OTLP gRPC to `endpoint`; its trace id. */
 const sendSpanAndLog = async (endpoint: string, service: string, name: string): Promise<string> => {
