@@ -20,7 +20,7 @@
 import cluster from "node:cluster"
 import { once } from "node:events"
 import { NodeRuntime } from "@effect/platform-node"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, References } from "effect"
 import { HttpRouter } from "effect/http"
 import { AggregatorRegistry } from "prom-client"
 import * as SendingDagApi from "../examples/SendingDagApi.ts"
@@ -64,7 +64,11 @@ const worker = () => {
       shutdownTimeout: "1 second"
     })))
   NodeRuntime.runMain(Layer.launch(
-    Layer.mergeAll(App, Ready.pipe(Layer.provide(Metered))).pipe(Layer.provide(Server.pipe(Layer.provideMerge(Workflows))))
+    Layer.mergeAll(App, Ready.pipe(Layer.provide(Metered))).pipe(
+      Layer.provide(Server.pipe(Layer.provideMerge(Workflows))),
+      // The API's per-transaction log line is not what this measures: warnings only, as in bench:http.
+      Layer.provide(Layer.succeed(References.MinimumLogLevel)("Warn"))
+    )
   ))
 }
 
