@@ -11,8 +11,13 @@
  * has built them: a FerretDB whose data is kept under the cache between runs
  * (`npm start -- --fresh` starts empty), unless `MONGODB_URI` names a server;
  * a Jaeger the nodes export their spans to (read a trace with
- * `npm run trace -- <trace id>`), unless an OTLP endpoint is named; and a
- * Prometheus scraping both nodes with the shipped rules and alerts.
+ * `npm run trace -- <trace id>`), unless an OTLP endpoint is named, with an
+ * OpenTelemetry Collector between the nodes and it (span metrics, tail
+ * sampling, logs: examples/Telemetry.ts); and a Prometheus scraping every node
+ * and worker that the launcher lists in a file_sd file as they come up, with
+ * the shipped rules and alerts, writing the recorded series to a second
+ * Prometheus (a long-term stand-in). SIGUSR2 to the launcher starts one more
+ * PoH node (the next name, region and ports), which Prometheus discovers.
  *
  * Stopping (Ctrl-C, SIGTERM to the launcher or to its process group) stops
  * the sending DAG, then the PoH nodes, then Presence — each finishes its
@@ -22,15 +27,15 @@
  * naming it, its exit code and its last error, and exit code 1.
  */
 import { existsSync, rmSync } from "node:fs"
-import { join } from "node:path"
-import { fileURLToPath } from "node:url"
-import { Deferred, Effect, Fiber, Option } from "effect"
-import { type Job, prometheusConfig } from "../dashboards/src/scrape.ts"
-import { cacheDir, ferretdbBinary, jaegerBinary } from "../servers/Cache.ts"
-import { defaultQueryUrl } from "../scripts/trace.ts"
-import { preferredPort, startFerretDB, startJaeger, startPrometheus } from "../servers/Servers.ts"
+import { join, relative } from "node:path"
+import { Deferred, Duration, Effect, Fiber, Option, Queue, Stream } from "effect"
+import { prometheusConfig, type Target } from "../dashboards/src/scrape.ts"
+import { cacheDir, ferretdbBinary } from "../servers/Cache.ts"
+import { preferredPort, startFerretDB, startPrometheus } from "../servers/Servers.ts"
 import { Main, Settings } from "../src/index.ts"
 import { type Endpoints, launch, type NodeExited, reachable } from "./NodeProcess.ts"
+import { alerting } from "./Alerting.ts"
+import { discovery, longTermStore, traces } from "./Telemetry.ts"
 
 /** A `host:port` setting kept as the text given, after checking it parses. */
 const address = (example: string): Settings.Parser<string> => ({
@@ -95,43 +100,29 @@ const storage = (dataDir: string, fresh: boolean, configured: Option.Option<stri
     }
   })
 
-/** Where the nodes' spans go: the endpoint named, else a local Jaeger when one is built, else the default. */
-const traces = (named: Option.Option<string>) =>
-  Effect.gen(function*() {
-    if (Option.isSome(named)) return { env: {}, description: [`OTLP gRPC to ${named.value}`] }
-    if (!existsSync(jaegerBinary)) {
-      return {
-        env: {},
-        description: ["OTLP gRPC to http://localhost:4317 (run `npm run provision` for a local Jaeger and Prometheus)"]
-      }
-    }
-    const wanted = Number(new URL(defaultQueryUrl).port)
-    const queryPort = yield* Effect.promise(() => preferredPort(wanted))
-    const jaeger = yield* Effect.acquireRelease(
-      Effect.promise(() => startJaeger({ queryPort })),
-      (server) => Effect.promise(() => server.stop())
-    )
-    const trace = queryPort === wanted ? "npm run trace" : `JAEGER_QUERY_URL=${jaeger.queryUrl} npm run trace`
-    return {
-      env: { OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint },
-      description: [
-        `Jaeger ${jaeger.version}: OTLP gRPC ${jaeger.otlpEndpoint}, query API ${jaeger.queryUrl}`,
-        `             read one: ${trace} -- <trace id>  (every answer's traceresponse header names its trace)`
-      ]
-    }
-  })
-
-/** A Prometheus scraping every node with the shipped rules, when one is installed. */
-const prometheus = (targets: Readonly<Record<Job, ReadonlyArray<string>>>) =>
+/**
+ * A Prometheus scraping every node and worker that the file_sd file `fileSd` lists, and the `collectors`, with the
+ * shipped rules, when one is installed; it writes the recorded series to a long-term stand-in (examples/Telemetry.ts).
+ */
+const prometheus = (fileSd: string, collectors: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     if (!commandExists("prometheus")) return "not started (run `npm run provision` to install it)"
-    const rules = fileURLToPath(new URL("../dashboards/prometheus/rules.yml", import.meta.url))
+    const alerts = yield* alerting
+    const longTerm = yield* longTermStore
     const port = yield* Effect.promise(() => preferredPort(9090))
+    const remoteWrite = `${longTerm.url}/api/v1/write`
+    const { rules, interval } = alerts
+    const config = alerts.configure(
+      prometheusConfig({ fileSd: [fileSd], collectors, ruleFiles: rules, remoteWrite, interval })
+    )
     const server = yield* Effect.acquireRelease(
-      Effect.promise(() => startPrometheus({ port, config: prometheusConfig({ targets, ruleFiles: [rules], interval: "5s" }) })),
+      Effect.promise(() => startPrometheus({ port, config })),
       (started) => Effect.promise(() => started.stop())
     )
-    return `${server.url} scraping every node every 5 s, rules and alerts of dashboards/prometheus/rules.yml loaded`
+    return `${server.url} scraping every ${interval} the nodes and workers of ${fileSd} (file_sd) and the ` +
+      `collector, rules and alerts of ${rules.map((file) => relative(process.cwd(), file)).join(", ")} loaded\n` +
+      `  long-term    ${longTerm.url} (a Prometheus receiving the recorded series by remote write)\n` +
+      `  alerts       ${alerts.description}`
   })
 
 const commandExists = (name: string) =>
@@ -140,15 +131,22 @@ const commandExists = (name: string) =>
 /** The `host:port` of a node's metrics URL. */
 const hostOf = (url: string) => new URL(url).host
 
-/** How long after a PoH node died the launcher starts it again. */
-const restartDelay = "5 seconds"
+/** `POH_RESTART_DELAY`: how long after a PoH node died the launcher starts it again (5 s; the alerting test, 20 s). */
+const restartDelay = Settings.read(Settings.setting("POH_RESTART_DELAY", Duration.seconds(5), Settings.duration))
 
 /**
  * A PoH node the launcher starts again `restartDelay` after it dies (a node killed to watch failover comes back);
- * one that dies before it is ready, first time or again, stops the network.
+ * one that dies before it is ready, first time or again, stops the network. `onReady` is told where each start
+ * listens.
  */
-const restarted = (name: string, script: string, env: Readonly<Record<string, string>>) =>
+const restarted = (
+  name: string,
+  script: string,
+  env: Readonly<Record<string, string>>,
+  onReady: (at: Endpoints) => Effect.Effect<void>
+) =>
   Effect.gen(function*() {
+    const delay = yield* restartDelay
     const first = yield* Deferred.make<Endpoints, NodeExited>()
     let current: number | undefined
     const incarnation = (n: number) =>
@@ -156,14 +154,15 @@ const restarted = (name: string, script: string, env: Readonly<Record<string, st
         const node = yield* launch(name, script, env)
         current = node.child.pid
         const at = yield* node.ready
+        yield* onReady(at)
         if (n === 0) yield* Deferred.succeed(first, at)
         return yield* Effect.flip(node.exited)
       }).pipe(Effect.scoped)
     const loop = Effect.gen(function*() {
       for (let n = 0;; n++) {
         const ended = yield* incarnation(n)
-        yield* Effect.logWarning(`${ended.message}: starting it again in ${restartDelay}`)
-        yield* Effect.sleep(restartDelay)
+        yield* Effect.logWarning(`${ended.message}: starting it again in ${Duration.format(delay)}`)
+        yield* Effect.sleep(delay)
       }
     }).pipe(Effect.tapError((error) => Deferred.fail(first, error)))
     const fiber = yield* Effect.forkScoped(loop)
@@ -177,20 +176,27 @@ const program = Effect.gen(function*() {
     yield* Effect.log("PROMETHEUS_BIND is not used by the network: each node has its own (see README)")
   }
   const store = yield* storage(config.dataDir, config.fresh, config.mongodbUri)
-  const exporting = yield* traces(config.otlpEndpoint)
+  const exporting = yield* traces(config.otlpEndpoint, config.dataDir)
+  const targets = yield* discovery(join(config.dataDir, "prometheus", "targets.json"))
+  const scraping = yield* prometheus(targets.file, exporting.collectors)
+  /** Lists a node (or worker) in the file_sd file as `role`, at the `host:port` of its metrics URL. */
+  const listed = (node: string, region: string, role: Target["role"], metrics: string) =>
+    targets.set({ address: reachable(hostOf(metrics)), node, region, role })
   const presence = yield* launch("presence", "examples/presence.ts", {
     ...exporting.env,
     PRESENCE_GRPC_BIND: config.presence,
     PRESENCE_METRICS_BIND: config.presenceMetrics
   })
   const presenceAt: Endpoints = yield* presence.ready
-  const pohNodes = Array.from({ length: config.pohNodes }, (_, i) => ({
+  yield* listed("presence", "global", "presence", presenceAt["metrics"]!)
+  const pohNode = (i: number) => ({
     name: `poh-${i + 1}`,
     region: config.pohRegions[i % config.pohRegions.length]!,
     grpc: shifted(config.poh, i),
     metrics: shifted(config.pohMetrics, i)
-  }))
-  const pohs = yield* Effect.forEach(pohNodes, (node) =>
+  })
+  const pohNodes = Array.from({ length: config.pohNodes }, (_, i) => pohNode(i))
+  const startPoh = (node: ReturnType<typeof pohNode>) =>
     restarted(node.name, "examples/poh-node.ts", {
       ...exporting.env,
       POH_GRPC_BIND: node.grpc,
@@ -198,7 +204,9 @@ const program = Effect.gen(function*() {
       POH_NODE_NAME: node.name,
       POH_NODE_REGION: node.region,
       PRESENCE_ADDRESS: reachable(presenceAt["grpc"]!)
-    }))
+    }, (at) => listed(node.name, node.region, "poh-node", at["metrics"]!))
+  const pohs = yield* Effect.forEach(pohNodes, startPoh)
+  let pohCount = pohNodes.length
   const pohAt: ReadonlyArray<Endpoints> = yield* Effect.forEach(pohs, (node) => node.ready, { concurrency: "unbounded" })
   const dag = yield* launch("sending-dag", "examples/sending-dag.ts", {
     ...exporting.env,
@@ -210,11 +218,27 @@ const program = Effect.gen(function*() {
   })
   const dagAt: Endpoints = yield* dag.ready
   const dagMetrics = Object.entries(dagAt).filter(([name]) => name.startsWith("metrics")).map(([, url]) => url)
-  const scraping = yield* prometheus({
-    "sending-dag": dagMetrics.map((url) => reachable(hostOf(url))),
-    "poh-node": pohAt.map((at) => reachable(hostOf(at["metrics"]!))),
-    "presence": [reachable(hostOf(presenceAt["metrics"]!))]
-  })
+  yield* Effect.forEach(dagMetrics, (url, i) => listed(`sending-dag-${i + 1}`, "global", "sending-dag", url))
+  // SIGUSR2: one more PoH node (poh-4, …, the regions and ports in turn), listed for Prometheus once it is ready.
+  const added = yield* Deferred.make<never, NodeExited>()
+  yield* Stream.callback<void>((queue) => {
+    const more = () => Queue.offerUnsafe(queue, undefined)
+    return Effect.acquireRelease(
+      Effect.sync(() => process.on("SIGUSR2", more)),
+      () => Effect.sync(() => process.off("SIGUSR2", more))
+    )
+  }).pipe(
+    Stream.runForEach(() =>
+      Effect.gen(function*() {
+        const node = pohNode(pohCount++)
+        const started = yield* startPoh(node)
+        yield* Effect.forkScoped(Effect.catch(started.exited, (error) => Deferred.fail(added, error)))
+        const at = yield* started.ready
+        yield* Effect.log(`PoH node ${node.name} (${node.region}) added: grpc ${at["grpc"]}, pid ${started.pid()}`)
+      })
+    ),
+    Effect.forkScoped
+  )
   const base = dagAt["http"]!
   yield* Effect.log([
     "the DAG network is up:",
@@ -230,10 +254,10 @@ const program = Effect.gen(function*() {
     `  Prometheus   ${scraping}`,
     `try: curl -i -X POST ${base}/tx -H 'content-type: application/json' \\`,
     "       -d '{\"from\":\"alice\",\"to\":\"bob\",\"amount\":5,\"region\":\"eu-central\"}'",
-    `failover: kill -KILL <pid of a PoH node> under load; it is started again ${restartDelay} later`,
-    "load: npm run load    stop: Ctrl-C (twice to force)"
+    `failover: kill -KILL <pid of a PoH node> under load; it is started again ${Duration.format(yield* restartDelay)} later`,
+    `one more PoH node: kill -USR2 ${process.pid}    load: npm run load    stop: Ctrl-C (twice to force)`
   ].join("\n"))
-  return yield* Effect.raceAll([presence.exited, ...pohs.map((node) => node.exited), dag.exited])
+  return yield* Effect.raceAll([presence.exited, ...pohs.map((node) => node.exited), dag.exited, Deferred.await(added)])
 }).pipe(Effect.scoped)
 
 program.pipe(Main.runMain)

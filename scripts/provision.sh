@@ -2,9 +2,11 @@
 # Provisions the real servers that the integration tests start on loopback:
 #   FerretDB (SQLite backend), Jaeger v2 and an OpenTelemetry Collector, built
 #   from the pinned Go modules in servers/<name>/go.mod into a cache outside the
-#   repo, and Debian's Prometheus (prometheus + promtool). Idempotent: a run with
-#   everything cached takes ~1 s.
-# Keep the versions and the cache rule in sync with servers/Cache.ts.
+#   repo, Sloth (the SLO rule generator) likewise, and Debian's Prometheus
+#   (prometheus + promtool) and Alertmanager (prometheus-alertmanager + amtool).
+#   Idempotent: a run with everything cached takes ~0.1 s.
+# Keep the versions and the cache rule in sync with servers/Cache.ts and
+# servers/Sloth.ts.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -12,6 +14,7 @@ cache="${DAG_OBS_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/dag-observability}"
 ferretdb_version=v1.24.2
 jaeger_version=v1.76.0
 otelcol_version=v0.161.0
+sloth_version=v0.16.0
 # The collector's cache key also hashes its module and component list, so that
 # a component added at the same release builds a new binary (servers/Cache.ts).
 otelcol_key="$otelcol_version-$(cat "$repo/servers/otelcol/go.mod" "$repo/servers/otelcol/components.go" |
@@ -48,19 +51,24 @@ ferretdb_modfile() {
   go mod edit -replace="github.com/FerretDB/FerretDB=$dir/FerretDB" "$dir/go.mod"
 }
 
-# install_prometheus: installs Debian's prometheus package and stops the service
-# that the package may have started: the tests start their own instances.
-install_prometheus() {
-  command -v prometheus >/dev/null && command -v promtool >/dev/null && return
+# install_debian PACKAGE COMMAND...: installs Debian's PACKAGE unless every
+# COMMAND is on PATH, and stops the service that the package may have started
+# (named like the package): the tests start their own instances.
+install_debian() {
+  local package=$1
+  shift
+  local missing=0 command
+  for command in "$@"; do command -v "$command" >/dev/null || missing=1; done
+  ((missing)) || return 0
   local sudo=()
   [[ $(id -u) == 0 ]] || sudo=(sudo)
-  echo "provision: installing Debian's prometheus" >&2
+  echo "provision: installing Debian's $package" >&2
   "${sudo[@]}" apt-get update -q >/dev/null
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends prometheus >/dev/null
+  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "$package" >/dev/null
   if [[ -d /run/systemd/system ]]; then
-    "${sudo[@]}" systemctl disable --now prometheus.service >/dev/null 2>&1 || true
-  elif [[ -x /etc/init.d/prometheus ]]; then
-    "${sudo[@]}" /etc/init.d/prometheus stop >/dev/null 2>&1 || true
+    "${sudo[@]}" systemctl disable --now "$package.service" >/dev/null 2>&1 || true
+  elif [[ -x /etc/init.d/$package ]]; then
+    "${sudo[@]}" "/etc/init.d/$package" stop >/dev/null 2>&1 || true
   fi
 }
 
@@ -87,10 +95,22 @@ if [[ -n ${OTELCOL_BINARY:-} ]]; then
 else
   build otelcol "$otelcol_key" go.opentelemetry.io/collector/otelcol "$otelcol_version" .
 fi
-install_prometheus
+# servers/sloth/go.mod pins Sloth as a tool; its version is stamped in as its
+# release build does (it says "dev" otherwise, in every rule it generates).
+if [[ -n ${SLOTH_BINARY:-} ]]; then
+  echo "sloth      skipped: SLOTH_BINARY is set"
+else
+  build sloth "$sloth_version" github.com/slok/sloth "$sloth_version" github.com/slok/sloth/cmd/sloth \
+    -ldflags="-X github.com/slok/sloth/internal/info.Version=$sloth_version"
+fi
+install_debian prometheus prometheus promtool
+install_debian prometheus-alertmanager prometheus-alertmanager amtool
 
 [[ -n ${MONGODB_URI:-} ]] || echo "ferretdb   $ferretdb_version  $cache/ferretdb-$ferretdb_version/ferretdb"
 [[ -n ${JAEGER_QUERY_URL:-} ]] || echo "jaeger     $jaeger_version  $cache/jaeger-$jaeger_version/jaeger"
 [[ -n ${OTELCOL_BINARY:-} ]] || echo "otelcol    $otelcol_version  $cache/otelcol-$otelcol_key/otelcol"
 echo "prometheus $(prometheus --version 2>&1 | awk 'NR==1 {print $3}')  $(command -v prometheus)"
 echo "promtool   $(promtool --version 2>&1 | awk 'NR==1 {print $3}')  $(command -v promtool)"
+[[ -n ${SLOTH_BINARY:-} ]] || echo "sloth      $sloth_version  $cache/sloth-$sloth_version/sloth"
+echo "alertmanager $(prometheus-alertmanager --version 2>&1 | awk 'NR==1 {print $3}')  $(command -v prometheus-alertmanager)"
+echo "amtool     $(amtool --version 2>&1 | awk 'NR==1 {print $3}')  $(command -v amtool)"

@@ -1,10 +1,12 @@
 /**
- * An OpenTelemetry Collector for the integration tests: the binary built from
- * servers/otelcol by scripts/provision.sh (or $OTELCOL_BINARY), run with a
- * config written per start: an OTLP gRPC receiver on a free loopback port,
- * memory_limiter and batch, traces forwarded to Jaeger over OTLP gRPC when
- * asked, and traces and logs written as OTLP/JSON lines that a test reads
- * back ({@link Collector.spans}, {@link Collector.logRecords}).
+ * An OpenTelemetry Collector for the integration tests and the example
+ * network: the binary built from servers/otelcol by scripts/provision.sh (or
+ * $OTELCOL_BINARY), run with a config written per start (an OTLP gRPC
+ * receiver on a free loopback port, memory_limiter and batch, traces forwarded
+ * to Jaeger over OTLP gRPC when asked, and traces and logs written as OTLP/JSON
+ * lines that a test reads back: {@link Collector.spans},
+ * {@link Collector.logRecords}), or with config files of the repository
+ * merged in order, their `${env:…}` settings given in `env` (servers/Pipeline.ts).
  */
 import { existsSync } from "node:fs"
 import { readFile, writeFile } from "node:fs/promises"
@@ -34,6 +36,17 @@ export interface CollectorOptions {
    * how the collector is seen ready.
    */
   readonly config?: ((options: CollectorConfigOptions) => object) | undefined
+  /**
+   * Config files merged in order before the written one (which is then `config`'s, or empty): the collector's own
+   * merge, as `otelcol --config=a --config=b`. Their receiver must listen on `${env:OTELCOL_OTLP_ENDPOINT}`.
+   */
+  readonly files?: ReadonlyArray<string> | undefined
+  /**
+   * The collector's environment over ours, for the files' `${env:…}` settings. Set already:
+   * `OTELCOL_OTLP_ENDPOINT` (127.0.0.1:`otlpPort`), `OTELCOL_LOGS_FILE` ({@link Collector.logsFile}) and, with
+   * `jaegerEndpoint`, `OTELCOL_TRACES_ENDPOINT`.
+   */
+  readonly env?: Readonly<Record<string, string>> | undefined
 }
 
 /** A span as the file exporter wrote it, with its resource's `service.name`. */
@@ -43,6 +56,13 @@ export interface CollectorSpan {
   readonly spanId: string
   readonly parentSpanId?: string
   readonly name: string
+  /** `1` internal, `2` server, `3` client, … (OTLP's `SpanKind`). */
+  readonly kind?: number
+  /** Nanoseconds since the epoch, as a decimal string. */
+  readonly startTimeUnixNano?: string
+  readonly endTimeUnixNano?: string
+  /** `code` 2 is ERROR, 1 OK, absent unset. */
+  readonly status?: { readonly code?: number; readonly message?: string }
   readonly attributes?: ReadonlyArray<KeyValue>
 }
 
@@ -69,8 +89,12 @@ export interface Collector {
   readonly otlpEndpoint: string
   /** What the binary says its version is (`0.161.0` for ours). */
   readonly version: string
-  /** The config it runs with (JSON, which is YAML); validated with `otelcol validate` before the start. */
+  /** The config written for this start (JSON, which is YAML), merged after `files`. */
   readonly configFile: string
+  /** Every config file it runs with, in merge order; validated with `otelcol validate` before the start. */
+  readonly configFiles: ReadonlyArray<string>
+  /** The environment its config files' `${env:…}` settings are read from (over ours). */
+  readonly env: Readonly<Record<string, string>>
   /** Its temp dir, removed by `dispose()`. */
   readonly dir: string
   /** OTLP/JSON lines of the traces it received (`ExportTraceServiceRequest` per line), with the default config. */
@@ -132,16 +156,26 @@ const requireCollector = (): void => {
   )
 }
 
-const run = (args: ReadonlyArray<string>): Promise<CommandResult> => runCommand(otelcolBinary, args)
+const run = (args: ReadonlyArray<string>, env: Readonly<Record<string, string>> = {}): Promise<CommandResult> =>
+  runCommand(otelcolBinary, args, "", env)
 
-/** Runs `otelcol validate --config=<file>` on a config file, or on `config` written to a temp file. */
-export async function validateCollectorConfig(config: string | object): Promise<CommandResult> {
+const configArgs = (files: ReadonlyArray<string>) => files.map((file) => `--config=${file}`)
+
+/**
+ * Runs `otelcol validate` on a config file, on config files merged in order, or on `config` written to a temp
+ * file, with `env` over our environment for their `${env:…}` settings.
+ */
+export async function validateCollectorConfig(
+  config: string | ReadonlyArray<string> | object,
+  env: Readonly<Record<string, string>> = {}
+): Promise<CommandResult> {
   requireCollector()
-  if (typeof config === "string") return run(["validate", `--config=${config}`])
+  if (typeof config === "string") return run(["validate", ...configArgs([config])], env)
+  if (Array.isArray(config)) return run(["validate", ...configArgs(config)], env)
   const dir = await makeTempDir("otelcol-validate")
   try {
     await writeFile(join(dir, "config.yaml"), JSON.stringify(config, null, 2))
-    return await run(["validate", `--config=${join(dir, "config.yaml")}`])
+    return await run(["validate", `--config=${join(dir, "config.yaml")}`], env)
   } finally {
     await removeTempDir(dir)
   }
@@ -180,35 +214,49 @@ const items = async <I>(file: string, resources: string, scopes: string, kind: s
   )
 
 /**
- * Starts a collector with {@link collectorConfig} (or `options.config`) on a
- * free loopback port, once `otelcol validate` accepts the config; resolves
- * when its OTLP receiver accepts connections.
+ * Starts a collector with {@link collectorConfig} (or `options.config`, or
+ * `options.files`) on a free loopback port, once `otelcol validate` accepts
+ * the config; resolves when its OTLP receiver accepts connections.
  */
 export async function startCollector(options: CollectorOptions = {}): Promise<Collector> {
   requireCollector()
   const otlpPort = options.otlpPort ?? await freePort()
   const dir = await makeTempDir("otelcol")
   const configFile = join(dir, "config.yaml")
+  const tracesFile = join(dir, "traces.jsonl")
+  const logsFile = join(dir, "logs.jsonl")
   const configOptions = { otlpPort, dir, jaegerEndpoint: options.jaegerEndpoint }
+  const files = options.files ?? []
+  const configFiles = [...files, configFile]
+  const env = {
+    OTELCOL_OTLP_ENDPOINT: `127.0.0.1:${otlpPort}`,
+    OTELCOL_LOGS_FILE: logsFile,
+    ...(options.jaegerEndpoint === undefined ? {} : {
+      OTELCOL_TRACES_ENDPOINT: options.jaegerEndpoint.replace(/^https?:\/\//, "")
+    }),
+    ...options.env
+  }
   const collector = restartable({
     name: "OpenTelemetry Collector",
     binary: otelcolBinary,
-    args: [`--config=${configFile}`],
+    args: configArgs(configFiles),
+    env,
     ready: () => tcpOpen(otlpPort)
   })
   const { start, stop } = collector
   try {
-    await writeFile(configFile, JSON.stringify(options.config?.(configOptions) ?? collectorConfig(configOptions), null, 2))
-    const validated = await run(["validate", `--config=${configFile}`])
-    if (validated.code !== 0) throw new Error(`collector config ${configFile} is invalid:\n${validated.stderr}`)
+    const written = options.config?.(configOptions) ?? (files.length === 0 ? collectorConfig(configOptions) : {})
+    await writeFile(configFile, JSON.stringify(written, null, 2))
+    const validated = await validateCollectorConfig(configFiles, env)
+    if (validated.code !== 0) throw new Error(`collector config ${configFiles.join(" + ")} is invalid:\n${validated.stderr}`)
     const version = await collectorVersion()
     await start()
-    const tracesFile = join(dir, "traces.jsonl")
-    const logsFile = join(dir, "logs.jsonl")
     return {
       otlpEndpoint: `http://127.0.0.1:${otlpPort}`,
       version,
       configFile,
+      configFiles,
+      env,
       dir,
       tracesFile,
       logsFile,

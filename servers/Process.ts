@@ -5,7 +5,7 @@
  * killed, and every temporary directory removed, when the test process exits.
  */
 import { execFile, spawn, type ChildProcess } from "node:child_process"
-import { existsSync, rmSync } from "node:fs"
+import { existsSync, readFileSync, rmSync } from "node:fs"
 import { mkdtemp, rm } from "node:fs/promises"
 import { connect, createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -149,10 +149,15 @@ export interface CommandResult {
   readonly stderr: string
 }
 
-/** Runs `binary args` with `input` on stdin; resolves with its exit code and output, whatever the code. */
-export function runCommand(binary: string, args: ReadonlyArray<string>, input = ""): Promise<CommandResult> {
+/** Runs `binary args` with `input` on stdin and `env` over our environment; resolves with its exit code and output. */
+export function runCommand(
+  binary: string,
+  args: ReadonlyArray<string>,
+  input = "",
+  env: Readonly<Record<string, string>> = {}
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
-    const child = execFile(binary, [...args], (error, stdout, stderr) => {
+    const child = execFile(binary, [...args], { env: { ...process.env, ...env } }, (error, stdout, stderr) => {
       const code = error === null ? 0 : typeof error.code === "number" ? error.code : undefined
       if (code === undefined) reject(error)
       else resolve({ code, stdout, stderr })
@@ -161,18 +166,56 @@ export function runCommand(binary: string, args: ReadonlyArray<string>, input = 
   })
 }
 
-/** A port of 127.0.0.1 that was free a moment ago: bound, then closed. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The ports the kernel hands to outgoing connections and to `listen(0)`
+ * (`net.ipv4.ip_local_port_range`): a port chosen there can be taken by any
+ * connection between the moment it is chosen and the moment a server binds it.
+ */
+const ephemeralLow = ((): number => {
+  try {
+    const low = Number(readFileSync("/proc/sys/net/ipv4/ip_local_port_range", "utf8").trim().split(/\s+/)[0])
+    return Number.isInteger(low) && low > 12_000 ? low : 32_768
+  } catch {
+    return 32_768
+  }
+})()
+const handedOut = new Set<number>()
+
+/** Whether `port` of 127.0.0.1 can be bound now (bound, then closed). */
+const bindable = (port: number): Promise<number | undefined> =>
+  new Promise((resolve) => {
     const probe = createServer()
-    probe.once("error", reject)
-    probe.listen(0, "127.0.0.1", () => {
+    probe.once("error", () => resolve(undefined))
+    probe.listen(port, "127.0.0.1", () => {
       const address = probe.address()
-      probe.close(() =>
-        typeof address === "object" && address !== null ? resolve(address.port) : reject(new Error("no port"))
-      )
+      probe.close(() => resolve(typeof address === "object" && address !== null ? address.port : undefined))
     })
   })
+
+/**
+ * A port of 127.0.0.1 that was free a moment ago, for a server started next:
+ * chosen at random below the ephemeral range, so no outgoing connection takes
+ * it before the server binds it, and never twice in one process.
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const candidate = 10_000 + Math.floor(Math.random() * (ephemeralLow - 10_000))
+    if (handedOut.has(candidate)) continue
+    if (await bindable(candidate) === candidate) {
+      handedOut.add(candidate)
+      return candidate
+    }
+  }
+  const port = await bindable(0)
+  if (port === undefined) throw new Error("no free port on 127.0.0.1")
+  return port
+}
+
+/** `count` distinct ports of {@link freePort}. */
+export async function freePorts(count: number): Promise<ReadonlyArray<number>> {
+  const ports: number[] = []
+  while (ports.length < count) ports.push(await freePort())
+  return ports
 }
 
 /** `port` when nothing listens on it on 127.0.0.1, else a free one. */
@@ -229,4 +272,43 @@ export function requireOnPath(command: string): string {
     )
   }
   return found
+}
+
+/** How {@link startInTempDir} launches a server once its directory is ready. */
+export interface TempDirLaunch {
+  readonly binary: string
+  readonly args: ReadonlyArray<string>
+  /** A URL that answers 2xx once the server is ready. */
+  readonly readyUrl: string
+}
+
+/**
+ * Starts the server `name` with a fresh temporary directory: `prepare` writes what it needs there and says how to
+ * launch it; once ready, `describe` says what the caller gets back, with `stop()` added (terminates the process,
+ * removes the directory). On any failure the process is terminated and the directory removed.
+ */
+export async function startInTempDir<A extends object>(
+  name: string,
+  prepare: (dir: string) => Promise<TempDirLaunch>,
+  describe: (dir: string) => Promise<A>
+): Promise<A & { readonly stop: () => Promise<void> }> {
+  const dir = await makeTempDir(name.toLowerCase())
+  let server: Server | undefined
+  try {
+    const { binary, args, readyUrl } = await prepare(dir)
+    server = launch(name, binary, args)
+    await waitReady(server, () => httpOk(readyUrl))
+    const started = server
+    return {
+      ...await describe(dir),
+      stop: async () => {
+        await terminate(started)
+        await removeTempDir(dir)
+      }
+    }
+  } catch (error) {
+    if (server !== undefined) await terminate(server)
+    await removeTempDir(dir)
+    throw error
+  }
 }

@@ -1,8 +1,9 @@
 /**
  * Starts the real servers of the integration tests on 127.0.0.1: FerretDB
  * (MongoDB wire protocol, SQLite backend), Jaeger v2 (OTLP gRPC in, HTTP query
- * API out, memory storage), Prometheus and an OpenTelemetry Collector
- * (servers/Collector.ts). Each takes a free port and a temp dir; every process
+ * API out, memory storage), Prometheus, Alertmanager (servers/Alertmanager.ts)
+ * and an OpenTelemetry Collector (servers/Collector.ts); Sloth generates SLO
+ * rules (servers/Sloth.ts). Each takes a free port and a temp dir; every process
  * still running is killed when the test process exits (servers/Process.ts).
  */
 import { existsSync } from "node:fs"
@@ -15,19 +16,24 @@ import {
   type CommandResult,
   freePort,
   httpOk,
-  launch,
   makeTempDir,
   removeTempDir,
   requireOnPath,
   restartable,
   runCommand,
-  type Server,
-  tcpOpen,
-  terminate,
-  waitReady
+  startInTempDir,
+  tcpOpen
 } from "./Process.ts"
 
 export { freePort, preferredPort } from "./Process.ts"
+export {
+  type Alertmanager,
+  alertmanagerInstalled,
+  type AlertmanagerOptions,
+  amtool,
+  startAlertmanager
+} from "./Alertmanager.ts"
+export { slothBinary, slothGenerate, slothVersion, type SlothWindows } from "./Sloth.ts"
 export {
   type Collector,
   collectorConfig,
@@ -189,43 +195,31 @@ export async function startJaeger(options: JaegerOptions = {}): Promise<Jaeger> 
 export async function startPrometheus(options: PrometheusOptions): Promise<Prometheus> {
   const binary = requireOnPath("prometheus")
   const port = options.port ?? await freePort()
-  const dir = await makeTempDir("prometheus")
   const url = `http://127.0.0.1:${port}`
-  const configFile = join(dir, "prometheus.yml")
   // JSON is YAML, so no YAML library is needed.
   const config = options.config ?? {
     global: { scrape_interval: "1s", scrape_timeout: "1s", evaluation_interval: "1s" },
     rule_files: options.ruleFiles ?? [],
     scrape_configs: [{ job_name: "test", static_configs: [{ targets: options.scrapeTargets ?? [] }] }]
   }
-  let server: Server | undefined
-  try {
-    await writeFile(configFile, JSON.stringify(config, null, 2))
-    server = launch("Prometheus", binary, [
-      `--config.file=${configFile}`,
-      `--web.listen-address=127.0.0.1:${port}`,
-      `--storage.tsdb.path=${join(dir, "data")}`,
-      "--enable-feature=exemplar-storage",
-      "--web.enable-lifecycle",
-      ...(options.extraArgs ?? [])
-    ])
-    await waitReady(server, () => httpOk(`${url}/-/ready`))
-    const buildInfo = (await (await fetch(`${url}/api/v1/status/buildinfo`)).json()) as { data: { version: string } }
-    const started = server
+  return startInTempDir("Prometheus", async (dir) => {
+    await writeFile(join(dir, "prometheus.yml"), JSON.stringify(config, null, 2))
     return {
-      url,
-      version: buildInfo.data.version,
-      configFile,
-      stop: async () => {
-        await terminate(started)
-        await removeTempDir(dir)
-      }
+      binary,
+      args: [
+        `--config.file=${join(dir, "prometheus.yml")}`,
+        `--web.listen-address=127.0.0.1:${port}`,
+        `--storage.tsdb.path=${join(dir, "data")}`,
+        "--enable-feature=exemplar-storage",
+        "--web.enable-lifecycle",
+        ...(options.extraArgs ?? [])
+      ],
+      readyUrl: `${url}/-/ready`
     }
-  } catch (error) {
-    if (server !== undefined) await terminate(server)
-    await removeTempDir(dir)
-    throw error
-  }
+  }, async (dir) => {
+    const buildInfo = (await (await fetch(`${url}/api/v1/status/buildinfo`)).json()) as { data: { version: string } }
+    return { url, version: buildInfo.data.version, configFile: join(dir, "prometheus.yml") }
+  })
 }
 
 /** Runs `promtool <args>` with `input` on stdin (e.g. `promtool(["check", "metrics"], text)`). */

@@ -17,7 +17,7 @@
  * }).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromUnknown({ PROMETHEUS_BIND: "127.0.0.1:9464" }))))
  * ```
  */
-import { Config, Duration, Effect, Option, Predicate, Redacted, Schema, SchemaIssue } from "effect"
+import { Config, type Duration, Effect, Option, Predicate, Redacted, Schema, SchemaIssue } from "effect"
 import { oneLine } from "./internal/oneLine.ts"
 import {
   type Bind,

@@ -1,16 +1,20 @@
 /**
- * The committed dashboards/ files are what dashboards/src generates, and the
- * dashboard is importable into any Grafana: datasource only through the
- * `datasource` variable, a unit and a query on every panel, the panels of
- * SPEC §7, and only metric names the registry serves or the rules record.
+ * The committed dashboards/ files are what dashboards/src generates (the SLO
+ * rules: what Sloth generates from the committed spec), and the dashboard,
+ * built with Grafana's SDK, is importable into any Grafana: datasource only
+ * through the `datasource` variable, a unit and a query on every panel, the
+ * panels of SPEC §7 after the SLOs', and only metric names the registry serves
+ * or the rules record.
  */
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type dashboard, datasource } from "../dashboards/src/dashboard.ts"
 import { files } from "../dashboards/src/files.ts"
+import { datasource } from "../dashboards/src/panels.ts"
 import { alertingRules, recordingRules } from "../dashboards/src/rules.ts"
+import { sloRules, sloRulesPath } from "../dashboards/src/sloRules.ts"
+import { objectives } from "../dashboards/src/slos.ts"
 import { DagMetrics, Presence } from "../src/dag/index.ts"
 import * as Grpc from "../src/Grpc.ts"
 import { Http, Metrics, Tracing } from "../src/index.ts"
@@ -20,8 +24,30 @@ import * as FakeMongo from "./support/Mongo.ts"
 
 const root = fileURLToPath(new URL("../", import.meta.url))
 
+/** What of a panel this test reads. */
+interface Panel {
+  readonly id: number
+  readonly type: string
+  readonly title: string
+  readonly datasource: unknown
+  readonly gridPos: { readonly x: number; readonly w: number }
+  readonly fieldConfig: { readonly defaults: { readonly unit: string } }
+  readonly targets: ReadonlyArray<{ readonly refId: string; readonly datasource: unknown; readonly expr: string }>
+}
+
 /** The committed dashboard, as Grafana would import it. */
-const committed = JSON.parse(readFileSync(`${root}dashboards/dag-observability.json`, "utf8")) as typeof dashboard
+const committed = JSON.parse(readFileSync(`${root}dashboards/dag-observability.json`, "utf8")) as {
+  readonly uid: string
+  readonly schemaVersion: number
+  readonly annotations: { readonly list: ReadonlyArray<unknown> }
+  readonly templating: { readonly list: ReadonlyArray<Record<string, unknown>> }
+  readonly panels: ReadonlyArray<Panel>
+}
+
+/** The series the committed SLO rules record. */
+const sloRecorded = [...readFileSync(`${root}${sloRulesPath}`, "utf8").matchAll(/- record: (\S+)/g)].map(([, name]) =>
+  name!
+)
 
 const keywords = new Set(["and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring"])
 
@@ -72,8 +98,13 @@ describe("dashboards/", () => {
     }
   })
 
-  it("the dashboard has a current schema and a datasource variable of type prometheus", () => {
-    assert.isAtLeast(committed.schemaVersion, 39)
+  it("the committed SLO rules are what Sloth generates from the committed spec", async () => {
+    assert.strictEqual(readFileSync(`${root}${sloRulesPath}`, "utf8"), await sloRules(), "run npm run dashboards")
+  })
+
+  it("the dashboard has the schema of Grafana 11.6 and 12, annotations and a datasource variable of type prometheus", () => {
+    assert.strictEqual(committed.schemaVersion, 41)
+    assert.deepStrictEqual(committed.annotations, { list: [] })
     assert.isString(committed.uid)
     const variable = committed.templating.list.find((entry) => entry.name === "datasource")
     assert.deepInclude(variable, { type: "datasource", query: "prometheus" })
@@ -98,8 +129,11 @@ describe("dashboards/", () => {
     assert.deepStrictEqual(new Set(uids), new Set([committed.uid, "${datasource}"]))
   })
 
-  it("has the panels of SPEC §7", () => {
+  it("has the SLO panels, then those of SPEC §7", () => {
     assert.deepStrictEqual(panels.map((panel) => panel.title), [
+      "SLO error budget remaining (30 days)",
+      "SLO burn rate (5 minutes)",
+      "SLO bad events (5 minutes)",
       "Tx/s",
       "PoH requests vs acks by region",
       "PoH ack ratio",
@@ -125,7 +159,7 @@ describe("dashboards/", () => {
 
   it("the PoH node panels filter by the node variable, which lists the nodes of poh_requests_total", () => {
     const variable = committed.templating.list.find((entry) => entry.name === "node")
-    assert.deepInclude(variable, { type: "query", definition: "label_values(poh_requests_total, node)", includeAll: true })
+    assert.deepInclude(variable, { type: "query", query: "label_values(poh_requests_total, node)", includeAll: true })
     const byNode = panels.filter((panel) => panel.title.includes("by node"))
     assert.lengthOf(byNode, 2)
     for (const panel of byNode) {
@@ -139,13 +173,14 @@ describe("dashboards/", () => {
   it.effect("every series a panel, a variable or a rule reads is served by the registry or recorded by a rule", () =>
     Effect.gen(function*() {
       const served = yield* servedNames
-      const recorded = new Set(recordingRules.map((rule) => rule.record))
+      const recorded = new Set([...recordingRules.map((rule) => rule.record), ...sloRecorded])
       const exprs = [
         ...panels.flatMap((panel) => panel.targets.map((target) => [panel.title, target.expr] as const)),
         ...[...JSON.stringify(committed.templating).matchAll(/label_values\((\w+),/g)].map(([, name]) =>
           ["templating", name!] as const
         ),
-        ...[...recordingRules, ...alertingRules].map((rule) => ["rules.yml", rule.expr] as const)
+        ...[...recordingRules, ...alertingRules].map((rule) => ["rules.yml", rule.expr] as const),
+        ...Object.values(objectives).flatMap((slo) => [[slo.slo, slo.errorQuery], [slo.slo, slo.totalQuery]] as const)
       ]
       const used = new Set<string>()
       for (const [where, expr] of exprs) {
@@ -156,7 +191,14 @@ describe("dashboards/", () => {
           assert.isTrue(served.has(name) || recorded.has(name), `${where}: ${name} in ${expr}`)
         }
       }
-      assert.includeMembers([...used], ["tx_committed_total", "poh_approval_latency_seconds_bucket", "up"])
+      assert.includeMembers([...used], [
+        "tx_committed_total",
+        "poh_approval_latency_seconds_bucket",
+        "up",
+        "slo:period_error_budget_remaining:ratio",
+        "http_server_request_duration_seconds_count",
+        "presence_calls_total"
+      ])
       assert.isTrue([...used].some((name) => recorded.has(name)), "panels read recording rules")
     }))
 

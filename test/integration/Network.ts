@@ -6,12 +6,12 @@
  */
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { type AddressInfo, createServer } from "node:net"
 import { fileURLToPath } from "node:url"
 import { assert } from "@effect/vitest"
 import { Cause, Effect, Schedule } from "effect"
 import { MongoClient } from "mongodb"
 import { inject } from "vitest"
+import { freePorts as freePortsOf } from "../../servers/Process.ts"
 
 /** How long a child may take to be ready, and to exit after SIGTERM. */
 export const readyTimeoutMs = 30_000
@@ -109,20 +109,8 @@ export const spawnNode = (name: string, script: string, env: Record<string, stri
     terminate
   )
 
-/** `count` distinct free ports of 127.0.0.1, all held at once so that none is handed out twice. */
-export const freePorts = (count: number) =>
-  Effect.promise(async () => {
-    const probes = Array.from({ length: count }, () => createServer())
-    await Promise.all(probes.map((probe) =>
-      new Promise<void>((resolve, reject) => {
-        probe.once("error", reject)
-        probe.listen(0, "127.0.0.1", resolve)
-      })
-    ))
-    const ports = probes.map((probe) => (probe.address() as AddressInfo).port)
-    await Promise.all(probes.map((probe) => new Promise((resolve) => probe.close(resolve))))
-    return ports
-  })
+/** `count` distinct free loopback ports (see servers/Process.ts `freePort`). */
+export const freePorts = (count: number) => Effect.promise(() => freePortsOf(count))
 
 /**
  * Retries `check` every 200 ms while the `watched` children run, for `timeoutMs` (`readyTimeoutMs` by default);

@@ -55,7 +55,8 @@ const everyComponent = (dir: string) => ({
     debug: {},
     "file/out": { path: `${dir}/out.jsonl` },
     otlp_grpc: { endpoint: "127.0.0.1:4317", tls: { insecure: true } },
-    load_balancing: { protocol: { otlp: { tls: { insecure: true } } }, resolver: { static: { hostnames: ["127.0.0.1:4317"] } } }
+    load_balancing: { protocol: { otlp: { tls: { insecure: true } } }, resolver: { static: { hostnames: ["127.0.0.1:4317"] } } },
+    prometheus: { endpoint: "127.0.0.1:0" }
   },
   connectors: { span_metrics: {} },
   service: {
@@ -63,7 +64,7 @@ const everyComponent = (dir: string) => ({
     pipelines: {
       "traces/in": { receivers: ["otlp"], processors: ["memory_limiter", "batch"], exporters: ["span_metrics", "load_balancing"] },
       "traces/sampled": { receivers: ["otlp"], processors: ["tail_sampling"], exporters: ["otlp_grpc", "file/out"] },
-      metrics: { receivers: ["span_metrics"], exporters: ["debug"] }
+      metrics: { receivers: ["span_metrics"], exporters: ["debug", "prometheus"] }
     }
   }
 })

@@ -7,37 +7,42 @@
  * examples/load.ts posts transactions in the four default regions (two of
  * them go across regions), and a real Prometheus scrapes every process (one
  * target per worker) with the jobs of the committed scrape config and
- * evaluates the committed rules. Every panel query of
- * dashboards/dag-observability.json (the `node` variable set to all) and every
- * recording rule then returns plausible data, the alert for a region without
- * a PoH node is pending or firing for us-west, and a trace id from
- * Prometheus's exemplars is a trace in Jaeger across the three services.
+ * evaluates the committed rules and SLO rules. Every panel query of
+ * dashboards/dag-observability.json (the `node` variable set to all; the SLO
+ * panels reading what Sloth's rules record) and every recording rule then
+ * returns plausible data, the alert for a region without a PoH node is
+ * pending or firing for us-west while the commit and Presence SLOs do not
+ * burn, and a trace id from Prometheus's exemplars is a trace in Jaeger across
+ * the three services.
  */
 import { randomBytes } from "node:crypto"
 import { readFileSync } from "node:fs"
 import { writeFile } from "node:fs/promises"
 import { fileURLToPath } from "node:url"
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Schedule, Schema } from "effect"
+import { Effect, Schema } from "effect"
 import { MongoClient } from "mongodb"
 import { inject } from "vitest"
 import { alertingRules, recordingRules } from "../../dashboards/src/rules.ts"
+import { sloRulesPath } from "../../dashboards/src/sloRules.ts"
+import { objectives } from "../../dashboards/src/slos.ts"
 import { jobs, prometheusConfig } from "../../dashboards/src/scrape.ts"
-import { latencyBuckets } from "../../src/Metrics.ts"
 import { startPrometheus } from "../../servers/Servers.ts"
 import { fetchTrace, serviceOf } from "./Jaeger.ts"
 import { logged, spawnNode, terminate, whileRunning, withOutputs } from "./Network.ts"
 import { startPohNode, startPresence, startSendingDag, scrapeTarget } from "./Nodes.ts"
-import { eventually, Exemplars, getJson, Vector } from "./Prometheus.ts"
+import { implausible, instant, key, legend, type Series, show, unordered, untilPlausible } from "./Plausible.ts"
+import { eventually, Exemplars, getJson } from "./Prometheus.ts"
 
 const root = fileURLToPath(new URL("../../", import.meta.url))
 const rulesFile = `${root}dashboards/prometheus/rules.yml`
+const ruleFiles = [rulesFile, `${root}${sloRulesPath}`]
 
 /** The committed dashboard, as Grafana imports it. */
 const dashboard = JSON.parse(readFileSync(`${root}dashboards/dag-observability.json`, "utf8")) as {
   readonly panels: ReadonlyArray<{
     readonly title: string
-    readonly fieldConfig: { readonly defaults: { readonly unit: string } }
+    readonly fieldConfig: { readonly defaults: { readonly unit: string; readonly min?: number } }
     readonly targets: ReadonlyArray<{ readonly refId: string; readonly expr: string; readonly legendFormat: string }>
   }>
 }
@@ -57,75 +62,6 @@ const database = `dag_dash_${runId}`
 const substitute = (expr: string) =>
   expr.replaceAll("$__rate_interval", "1m").replaceAll("$region", ".*").replaceAll("$node", ".*")
 
-/** Retries `check` every second until it returns no problems, for at most `times` seconds; fails with the last. */
-const untilPlausible = (check: Effect.Effect<ReadonlyArray<string>, unknown>, times: number) =>
-  check.pipe(
-    Effect.filterOrFail((problems) => problems.length === 0, (problems) => new Error(problems.join("\n"))),
-    Effect.retry({ schedule: Schedule.spaced("1 second"), times })
-  )
-
-/** One series of an instant vector: its labels (without `__name__`) and value. */
-interface Series {
-  readonly labels: Readonly<Record<string, string>>
-  readonly value: number
-}
-
-const instant = (url: string, promql: string) =>
-  getJson(Vector, `${url}/api/v1/query?query=${encodeURIComponent(promql)}`).pipe(
-    Effect.map(({ data }) =>
-      data.result.map(({ metric, value }): Series => ({
-        labels: Object.fromEntries(Object.entries(metric).filter(([name]) => name !== "__name__")),
-        value: Number(value[1])
-      }))
-    )
-  )
-
-const highestBucket = Math.max(...latencyBuckets)
-
-/** What is implausible in the series of a query shown in `unit`; `name` says which query. */
-const implausible = (name: string, unit: string, result: ReadonlyArray<Series>): Array<string> => {
-  const values = result.map((series) => series.value)
-  const finite = values.filter(Number.isFinite)
-  const problems: Array<string> = []
-  const expect = (ok: boolean, what: string) => {
-    if (!ok) problems.push(`${name}: ${what}: ${JSON.stringify(result)}`)
-  }
-  expect(finite.length > 0, "no data")
-  switch (unit) {
-    case "percentunit":
-      expect(finite.every((value) => value >= 0 && value <= 1), "a ratio outside [0, 1]")
-      break
-    case "s":
-      expect(finite.every((value) => value >= 0 && value <= highestBucket), `seconds outside [0, ${highestBucket}]`)
-      break
-    case "reqps":
-      expect(finite.every((value) => value >= 0) && finite.some((value) => value > 0), "no rate above 0")
-      break
-    case "bytes":
-      expect(finite.every((value) => value > 0), "bytes not above 0")
-      break
-    default:
-      expect(finite.every((value) => value >= 0), "a negative value")
-  }
-  return problems
-}
-
-/** The series of `result` by their labels, as `{label="value",…}`. */
-const key = (labels: Readonly<Record<string, string>>) =>
-  Object.entries(labels).toSorted(([a], [b]) => a.localeCompare(b)).map(([l, v]) => `${l}="${v}"`).join(",")
-
-/** Problems of quantile queries: p50 ≤ p90 ≤ p99 for every series the three have in common. */
-const unordered = (name: string, byQuantile: ReadonlyArray<ReadonlyArray<Series>>): Array<string> => {
-  const [p50, p90, p99] = byQuantile.map((result) => new Map(result.map((series) => [key(series.labels), series.value])))
-  return [...p50!.entries()].flatMap(([labels, low]) => {
-    const [middle, high] = [p90!.get(labels), p99!.get(labels)]
-    return [low, middle, high].every((value) => value !== undefined && Number.isFinite(value)) &&
-        !(low <= middle! && middle! <= high!)
-      ? [`${name} {${labels}}: p50 ${low} ≤ p90 ${middle} ≤ p99 ${high} does not hold`]
-      : []
-  })
-}
-
 /** What the network under this load must show, beyond the unit's range: every look-up answered, all acks. */
 const expectations: Record<string, (value: number) => boolean> = {
   "Presence success rate": (value) => value === 1,
@@ -142,22 +78,10 @@ const expected = (name: string, result: ReadonlyArray<Series>): Array<string> =>
     [`${name}: not as expected of the network: ${JSON.stringify(result)}`]
 }
 
-/** A value for the log, in the panel's unit. */
-const show = (unit: string, value: number) =>
-  !Number.isFinite(value) ? String(value) :
-  unit === "s" ? `${(value * 1000).toFixed(2)} ms` :
-  unit === "percentunit" ? `${(value * 100).toFixed(1)}%` :
-  unit === "bytes" ? `${(value / 2 ** 20).toFixed(1)} MiB` :
-  unit === "short" ? String(value) :
-  `${value.toFixed(2)}/s`
-
-/** A legend format filled in with a series' labels. */
-const legend = (format: string, labels: Readonly<Record<string, string>>) =>
-  format.replaceAll(/\{\{\s*(\w+)\s*\}\}/g, (_, label: string) => labels[label] ?? "")
-
 const Rules = Schema.Struct({
   data: Schema.Struct({
     groups: Schema.Array(Schema.Struct({
+      file: Schema.String,
       rules: Schema.Array(Schema.Struct({
         name: Schema.String,
         type: Schema.String,
@@ -204,10 +128,10 @@ describe("dashboards and rules against the example network", () => {
         // The committed scrape config's jobs, on this run's ports, every second, with the committed rules.
         assert.deepStrictEqual(Object.keys(targets).toSorted(), Object.keys(jobs).toSorted())
         const prometheus = yield* Effect.acquireRelease(
-          Effect.promise(() => startPrometheus({ scrapeTargets: [], ruleFiles: [rulesFile] })),
+          Effect.promise(() => startPrometheus({ scrapeTargets: [], ruleFiles })),
           (server) => Effect.promise(() => server.stop())
         )
-        const config = prometheusConfig({ targets, ruleFiles: [rulesFile], interval: "1s" })
+        const config = prometheusConfig({ targets, ruleFiles, interval: "1s" })
         yield* Effect.promise(() => writeFile(prometheus.configFile, JSON.stringify(config, null, 2)))
         const reload = yield* Effect.promise(() => fetch(`${prometheus.url}/-/reload`, { method: "POST" }))
         assert.strictEqual(reload.status, 200)
@@ -243,7 +167,12 @@ describe("dashboards and rules against the example network", () => {
             )
             return [
               ...results.flatMap((result, i) =>
-                implausible(`${panel.title} [${panel.targets[i]!.refId}]`, panel.fieldConfig.defaults.unit, result)
+                implausible(
+                  `${panel.title} [${panel.targets[i]!.refId}]`,
+                  panel.fieldConfig.defaults.unit,
+                  result,
+                  panel.fieldConfig.defaults.min ?? -Infinity
+                )
               ),
               ...results.flatMap((result) => expected(panel.title, result)),
               ...(quantileTargets.length === 3 ? unordered(panel.title, quantileTargets) : [])
@@ -260,13 +189,16 @@ describe("dashboards and rules against the example network", () => {
           report.push(`panel "${panel.title}": ${shown.join("; ")}`)
         }
 
-        // Every recording rule, as Prometheus loaded them from the committed file.
-        const rules = (yield* getJson(Rules, `${prometheus.url}/api/v1/rules`)).data.groups.flatMap((group) =>
-          group.rules
-        )
-        const loaded = (type: string) => rules.filter((rule) => rule.type === type).map(({ name, health }) => [name, health])
-        assert.deepStrictEqual(loaded("recording"), recordingRules.map((rule) => [rule.record, "ok"]))
-        assert.deepStrictEqual(loaded("alerting"), alertingRules.map((rule) => [rule.alert, "ok"]))
+        // Every recording rule, as Prometheus loaded them from the committed files; Sloth's evaluate too.
+        const groups = (yield* getJson(Rules, `${prometheus.url}/api/v1/rules`)).data.groups
+        const loaded = (type: string, file: string) =>
+          groups.filter((group) => group.file === file).flatMap((group) => group.rules)
+            .filter((rule) => rule.type === type).map(({ name, health }) => [name, health])
+        assert.deepStrictEqual(loaded("recording", rulesFile), recordingRules.map((rule) => [rule.record, "ok"]))
+        assert.deepStrictEqual(loaded("alerting", rulesFile), alertingRules.map((rule) => [rule.alert, "ok"]))
+        const sloAlerts = loaded("alerting", ruleFiles[1]!)
+        assert.sameDeepMembers(sloAlerts, Object.values(objectives).flatMap(({ alert }) => [[alert, "ok"], [alert, "ok"]]))
+        assert.isTrue(loaded("recording", ruleFiles[1]!).every(([, health]) => health === "ok"))
         const checkRules = Effect.forEach(recordingRules, ({ record }) =>
           Effect.map(instant(prometheus.url, record), (result) => {
             const unit = /:p\d\d_/.test(record) ? "s" : /ratio/.test(record) ? "percentunit" :
@@ -288,15 +220,16 @@ describe("dashboards and rules against the example network", () => {
         }
 
         // The alerts: us-west has no PoH node, so that alert is pending (for: 1m) or already firing; these are not.
-        const states = Object.fromEntries(
-          (yield* getJson(Rules, `${prometheus.url}/api/v1/rules`)).data.groups.flatMap((group) => group.rules)
-            .filter((rule) => rule.type === "alerting")
-            .map((rule) => [rule.name, rule.state])
-        )
+        // An SLO's page and ticket are two rules of one name: each name's states, in order.
+        const states: Record<string, Array<string | undefined>> = {}
+        for (const group of (yield* getJson(Rules, `${prometheus.url}/api/v1/rules`)).data.groups) {
+          for (const rule of group.rules) if (rule.type === "alerting") (states[rule.name] ??= []).push(rule.state)
+        }
         report.push(`alerts: ${JSON.stringify(states)}`)
-        assert.oneOf(states["DagRegionWithoutPohNode"], ["pending", "firing"])
-        for (const alert of ["DagTargetDown", "DagPresenceSuccessRateLow", "DagPohAckRatioLow", "DagOtlpExportFailures"]) {
-          assert.strictEqual(states[alert], "inactive", alert)
+        assert.oneOf(states["DagRegionWithoutPohNode"]?.[0], ["pending", "firing"])
+        for (const alert of ["DagTargetDown", "DagOtlpExportFailures", objectives.commit.alert, objectives.presence.alert]) {
+          assert.isNotEmpty(states[alert], alert)
+          assert.isTrue(states[alert]!.every((state) => state === "inactive"), `${alert}: ${states[alert]}`)
         }
 
         // Exemplars: a trace id Prometheus stored with an approval latency sample is a trace in Jaeger.
