@@ -23,6 +23,7 @@ import {
   type Bind,
   bind,
   boolean,
+  count,
   duration,
   httpUrl,
   type Parser,
@@ -34,6 +35,7 @@ export {
   type Bind,
   bind,
   boolean,
+  count,
   duration,
   formatAddress,
   parseBind,
@@ -237,6 +239,46 @@ export const resourceAttributes: Config.Config<Readonly<Record<string, string>>>
     }
   }
 )
+
+/** How much one span keeps; what goes beyond is dropped and counted in the exported span. */
+export interface SpanLimits {
+  readonly attributeCountLimit: number
+  readonly attributeValueLengthLimit: number
+  readonly eventCountLimit: number
+  readonly linkCountLimit: number
+}
+
+/** The OpenTelemetry specification's defaults: 128 attributes, events and links, values unbounded. */
+export const defaultSpanLimits: SpanLimits = {
+  attributeCountLimit: 128,
+  attributeValueLengthLimit: Number.POSITIVE_INFINITY,
+  eventCountLimit: 128,
+  linkCountLimit: 128
+}
+
+/** The span variable `name`, else the general `fallback` variable, else `value`. */
+const limit = (name: string, fallback: string | undefined, value: number): Config.Config<number> =>
+  Config.map(
+    Config.all([optional(name, count), fallback === undefined ? Config.succeed(Option.none()) : optional(fallback, count)]),
+    ([own, general]) => Option.getOrElse(Option.orElse(own, () => general), () => value)
+  )
+
+/**
+ * The span limits of the standard variables: `OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`
+ * (else `OTEL_ATTRIBUTE_COUNT_LIMIT`), `OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT`
+ * (else `OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT`), `OTEL_SPAN_EVENT_COUNT_LIMIT`,
+ * `OTEL_SPAN_LINK_COUNT_LIMIT`; {@link defaultSpanLimits} for those unset.
+ */
+export const spanLimits: Config.Config<SpanLimits> = Config.all({
+  attributeCountLimit: limit("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", "OTEL_ATTRIBUTE_COUNT_LIMIT", defaultSpanLimits.attributeCountLimit),
+  attributeValueLengthLimit: limit(
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    defaultSpanLimits.attributeValueLengthLimit
+  ),
+  eventCountLimit: limit("OTEL_SPAN_EVENT_COUNT_LIMIT", undefined, defaultSpanLimits.eventCountLimit),
+  linkCountLimit: limit("OTEL_SPAN_LINK_COUNT_LIMIT", undefined, defaultSpanLimits.linkCountLimit)
+})
 
 /** `OTEL_SDK_DISABLED`: tracing off, metrics still on. */
 export const sdkDisabled: Config.Config<boolean> = setting("OTEL_SDK_DISABLED", false, boolean)

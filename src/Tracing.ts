@@ -1,6 +1,9 @@
 /**
- * Tracing: Effect spans recorded by the OpenTelemetry SDK (through
- * `@effect/opentelemetry`) and exported over OTLP gRPC in batches.
+ * Tracing: Effect spans handed to the OpenTelemetry SDK's span processor
+ * and exported over OTLP gRPC in batches. Each span is recorded by Effect
+ * itself (the SDK's sampler decides when it starts, its ids are the SDK's)
+ * and becomes the SDK's `ReadableSpan` when it ends, instead of each Effect
+ * span wrapping an SDK span: the same spans for about two thirds of the cost.
  *
  * The provider is registered globally with the AsyncLocalStorage context
  * manager and the W3C propagators, so OpenTelemetry code outside Effect (the
@@ -19,7 +22,6 @@
  * )
  * ```
  */
-import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { type Attributes, context, propagation, trace } from "@opentelemetry/api"
 import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc"
@@ -29,6 +31,7 @@ import {
   AlwaysOffSampler,
   AlwaysOnSampler,
   ParentBasedSampler,
+  RandomIdGenerator,
   type Sampler,
   type SpanExporter,
   type SpanProcessor,
@@ -36,7 +39,7 @@ import {
 } from "@opentelemetry/sdk-trace-base"
 import { NodeTracerProvider } from "@opentelemetry/sdk-trace-node"
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from "@opentelemetry/semantic-conventions"
-import { Config, Duration, Effect, Layer, Option, References, Tracer } from "effect"
+import { Config, Duration, Effect, Layer, Option, References, Tracer, Version } from "effect"
 import {
   countingExporter as counting,
   dropCounter,
@@ -45,6 +48,7 @@ import {
   type RecordExport as Counting
 } from "./internal/exportCounting.ts"
 import { enteringOncePerRun } from "./internal/fiberContext.ts"
+import * as RecordingTracer from "./internal/recordingTracer.ts"
 import { Metrics } from "./Metrics.ts"
 import * as Settings from "./Settings.ts"
 
@@ -110,25 +114,27 @@ export interface ProviderOptions {
   readonly sampler: Sampler
   /** How long shutdown may flush before it gives up. */
   readonly shutdownTimeout: Duration.Input
+  /** What a span keeps at most; the specification's defaults ({@link Settings.defaultSpanLimits}) when absent. */
+  readonly spanLimits?: Settings.SpanLimits | undefined
 }
 
 /**
- * Installs a globally registered `NodeTracerProvider` over `processor` as
- * Effect's tracer. Each run of a fiber makes its current span the active
- * OpenTelemetry span once, through the provider's AsyncLocalStorage context
- * manager, rather than once per Effect step. Release flushes and shuts the provider down within
- * `shutdownTimeout`, swallowing export failures, then unregisters the globals.
+ * Installs a globally registered `NodeTracerProvider` over `processor`, for
+ * OpenTelemetry code, and Effect's tracer recording into the same processor
+ * with the same sampler, resource and span limits. Each run of a fiber makes
+ * its current span the active OpenTelemetry span once, through the
+ * provider's AsyncLocalStorage context manager, rather than once per Effect
+ * step. Release flushes and shuts the provider down within `shutdownTimeout`,
+ * swallowing export failures, then unregisters the globals.
  */
 export const layerProvider = (processor: SpanProcessor, options: ProviderOptions): Layer.Layer<never> =>
   Layer.unwrap(Effect.sync(() => {
     const contextManager = new AsyncLocalStorageContextManager()
+    const resource = otelResource(options.resource)
+    const spanLimits = options.spanLimits ?? Settings.defaultSpanLimits
     const registered = Effect.acquireRelease(
       Effect.sync(() => {
-        const provider = new NodeTracerProvider({
-          resource: otelResource(options.resource),
-          sampler: options.sampler,
-          spanProcessors: [processor]
-        })
+        const provider = new NodeTracerProvider({ resource, sampler: options.sampler, spanProcessors: [processor], spanLimits })
         provider.register({ contextManager })
         return provider
       }),
@@ -143,11 +149,15 @@ export const layerProvider = (processor: SpanProcessor, options: ProviderOptions
           }))
         )
     )
-    return Layer.effect(Tracer.Tracer, Effect.map(OtelTracer.make, (tracer) => enteringOncePerRun(tracer, contextManager)))
-      .pipe(
-        Layer.provide(OtelTracer.layerTracer),
-        Layer.provide(Layer.effect(OtelTracer.OtelTracerProvider, registered))
-      )
+    const tracer = RecordingTracer.make({
+      processor,
+      resource,
+      sampler: options.sampler,
+      ids: new RandomIdGenerator(),
+      scope: { name: "effect", version: Version.getCurrentVersion() },
+      limits: spanLimits
+    })
+    return Layer.effect(Tracer.Tracer, Effect.as(registered, enteringOncePerRun(tracer, contextManager)))
   }))
 
 /** What became of finished spans handed to the exporter. */
@@ -181,6 +191,7 @@ export interface Options {
   readonly scheduledDelay?: Duration.Input
   readonly exportTimeout?: Duration.Input
   readonly shutdownTimeout?: Duration.Input
+  readonly spanLimits?: Settings.SpanLimits | undefined
 }
 
 /**
@@ -205,13 +216,15 @@ export const layer = (options: Options): Layer.Layer<never, never, Metrics> =>
     return layerProvider(processor, {
       resource: options.resource,
       sampler: makeSampler(options.sampler),
-      shutdownTimeout: options.shutdownTimeout ?? "3 seconds"
+      shutdownTimeout: options.shutdownTimeout ?? "3 seconds",
+      spanLimits: options.spanLimits
     })
   }))
 
 /**
  * Tracing configured through Effect `Config` (SPEC §3): OTLP endpoint,
- * sampler, `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` completing the
+ * sampler, span limits ({@link Settings.spanLimits}),
+ * `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` completing the
  * program's `resource` (see {@link resourceConfig}). `OTEL_SDK_DISABLED=true`
  * turns tracing off: Effect's tracer is disabled too, so no span is made or
  * exported, and no latency sample carries an exemplar pointing at a trace that
@@ -223,6 +236,7 @@ export const layerConfig = (resource: Resource | string): Layer.Layer<never, Set
     return layer(yield* Settings.read({
       resource: resourceConfig(resource),
       otlpEndpoint: Settings.otlpEndpoint,
-      sampler: Settings.sampler
+      sampler: Settings.sampler,
+      spanLimits: Settings.spanLimits
     }))
   }))

@@ -55,10 +55,15 @@ class OtelParentSpanContext extends Context.Service<OtelParentSpanContext, SpanC
   "@effect/opentelemetry/Tracer/OtelParentSpanContext"
 ) {}
 
-/** An Effect span's context as `@effect/opentelemetry` would build it for OpenTelemetry. */
-const spanContextOf = (span: Tracer.AnySpan): SpanContext => {
-  const own = Context.getOrUndefined(span.annotations, OtelParentSpanContext)
-  if (own !== undefined) return own
+/** The OpenTelemetry span an Effect span carries (`@effect/opentelemetry`'s and the recording tracer's spans do). */
+const ownOtelSpan = (span: Tracer.AnySpan): OtelSpan | undefined => {
+  const own = (span as { readonly span?: OtelSpan }).span
+  return own !== undefined && typeof own.spanContext === "function" ? own : undefined
+}
+
+const ownSpanContext = (span: Tracer.AnySpan): SpanContext => {
+  const own = ownOtelSpan(span) ?? Context.getOrUndefined(span.annotations, OtelParentSpanContext)
+  if (own !== undefined) return "spanContext" in own ? own.spanContext() : own
   const traceState = Context.getOrUndefined(span.annotations, OtelTracer.OtelTraceState)
   return {
     traceId: span.traceId,
@@ -70,11 +75,28 @@ const spanContextOf = (span: Tracer.AnySpan): SpanContext => {
   }
 }
 
-/** The OpenTelemetry span to make active for `span`: its own, or a non-recording one for an external parent. */
-export const otelSpanOf = (span: Tracer.AnySpan): OtelSpan => {
-  const own = (span as { readonly span?: OtelSpan }).span
-  return own !== undefined && typeof own.spanContext === "function" ? own : trace.wrapSpanContext(spanContextOf(span))
+/**
+ * An Effect span's context as OpenTelemetry sees it; a child's `annotations`
+ * may override its trace flags and trace state (`OtelTracer.OtelTraceFlags`,
+ * `OtelTraceState`), as in `@effect/opentelemetry`.
+ */
+export const spanContextOf = (span: Tracer.AnySpan, annotations?: Context.Context<never>): SpanContext => {
+  const own = ownSpanContext(span)
+  const flags = annotations === undefined ? undefined : Context.getOrUndefined(annotations, OtelTracer.OtelTraceFlags)
+  const state = annotations === undefined ? undefined : Context.getOrUndefined(annotations, OtelTracer.OtelTraceState)
+  if (flags === undefined && state === undefined) return own
+  const traceState = state ?? own.traceState
+  return {
+    traceId: own.traceId,
+    spanId: own.spanId,
+    ...(own.isRemote === undefined ? {} : { isRemote: own.isRemote }),
+    traceFlags: flags ?? own.traceFlags,
+    ...(traceState === undefined ? {} : { traceState })
+  }
 }
+
+/** The OpenTelemetry span to make active for `span`: its own, or a non-recording one for an external parent. */
+export const otelSpanOf = (span: Tracer.AnySpan): OtelSpan => ownOtelSpan(span) ?? trace.wrapSpanContext(spanContextOf(span))
 
 /** The span OpenTelemetry code should see: the nearest one not annotated with `DisablePropagation`. */
 const propagated = (span: Tracer.AnySpan | undefined): Tracer.AnySpan | undefined => {
@@ -112,6 +134,10 @@ class Linked implements OtelContext {
 /** `base` with `otelSpan` active, marked as installed by Effect as `@effect/opentelemetry` does. */
 const contextOf = (otelSpan: OtelSpan, base: OtelContext): OtelContext =>
   new Linked(new Linked(base, spanKey, otelSpan), effectSpanKey, otelSpan)
+
+/** `base` with `otelSpan` as its active span, or with none: the context a new span's sampler decides in. */
+export const contextWith = (base: OtelContext, otelSpan: OtelSpan | undefined): OtelContext =>
+  new Linked(base, spanKey, otelSpan)
 
 /**
  * Wraps `tracer` (an `@effect/opentelemetry` tracer) so each fiber run enters

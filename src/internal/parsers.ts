@@ -60,6 +60,15 @@ export const positive: Parser<number> = {
   }
 }
 
+/** A {@link Parser} of a whole number from 0 up, such as a limit. */
+export const count: Parser<number> = {
+  expected: "a whole number from 0 up",
+  parse: (text) => {
+    const value = Number(text)
+    return Number.isSafeInteger(value) && value >= 0 ? value : undefined
+  }
+}
+
 /** Milliseconds in one of each unit {@link duration} accepts, by the unit's names. */
 const durationUnits: ReadonlyArray<readonly [ReadonlyArray<string>, number]> = [
   [["", "ms", "msec", "msecs", "milli", "millis", "millisecond", "milliseconds"], 1],
