@@ -219,9 +219,13 @@ export class RecordedSpan implements OtelSpan, ReadableSpan {
     }
   }
 
-  /** Ends the span at `endTime`: its attributes taken from Effect's span, then handed to the processor if recorded. */
+  /** Ends the span at `endTime`; if it records, its attributes taken from Effect's span and handed to the processor. */
   finish(endTime: bigint): void {
     if (this.ended) return
+    if (!this.#recording) {
+      this.ended = true
+      return
+    }
     const { attributeCountLimit, attributeValueLengthLimit } = this.#recorder.limits
     const attributes: Attributes = {}
     let count = 0
@@ -241,6 +245,6 @@ export class RecordedSpan implements OtelSpan, ReadableSpan {
       this.duration = [0, 0]
     }
     this.ended = true
-    if (this.#recording) this.#recorder.processor.onEnd(this)
+    this.#recorder.processor.onEnd(this)
   }
 }
