@@ -17,12 +17,18 @@ import { defaultQueryUrl } from "../scripts/trace.ts"
 import { startPipelineCollector } from "../servers/Pipeline.ts"
 import { type Prometheus, preferredPort, startJaeger, startPrometheus } from "../servers/Servers.ts"
 
-/** The collector's settings a user may change, shown with their values (the defaults of its config files). */
+/**
+ * The share of ordinary traces the launcher's collector keeps: all of them unless `TAIL_SAMPLING_PERCENTAGE` says
+ * otherwise. On one machine every trace fits, and a newcomer who posts a transaction and asks for its trace (or
+ * follows an exemplar) finds it; the config files' own default, 10 %, is for a network that cannot keep them all.
+ */
+const percentage = () => process.env["TAIL_SAMPLING_PERCENTAGE"] ?? "100"
+
+/** The collector's settings a user may change, shown with their values. */
 const sampling = () => {
-  const env = process.env
-  const percentage = env["TAIL_SAMPLING_PERCENTAGE"] ?? "10"
-  const threshold = env["TAIL_SAMPLING_LATENCY_THRESHOLD_MS"] ?? "500"
-  return `errors, traces over ${threshold} ms and ${percentage} % of the rest kept (TAIL_SAMPLING_*)`
+  const threshold = process.env["TAIL_SAMPLING_LATENCY_THRESHOLD_MS"] ?? "500"
+  return `errors, traces over ${threshold} ms and ${percentage()} % of the rest kept (TAIL_SAMPLING_*; ` +
+    "TAIL_SAMPLING_PERCENTAGE=10 keeps a tenth of the rest, as the shipped configs do)"
 }
 
 /**
@@ -43,7 +49,13 @@ const collector = (jaegerEndpoint: string, dataDir: string) =>
     )
     const started = yield* Effect.acquireRelease(
       Effect.promise(() =>
-        startPipelineCollector("collector", { jaegerEndpoint, logsFile, telemetryPort, spanMetricsPort })
+        startPipelineCollector("collector", {
+          jaegerEndpoint,
+          logsFile,
+          telemetryPort,
+          spanMetricsPort,
+          env: { TAIL_SAMPLING_PERCENTAGE: percentage() }
+        })
       ),
       (server) => Effect.promise(() => server.dispose())
     )

@@ -43,8 +43,9 @@ class TraceNotFound extends Schema.TaggedError<TraceNotFound>()("TraceNotFound",
   queryUrl: Schema.String
 }) {
   override get message(): string {
-    return `trace ${this.traceId} is not in Jaeger at ${this.queryUrl} (JAEGER_QUERY_URL): spans arrive about a ` +
-      "second after their request ends, and only from programs exporting to this Jaeger"
+    return `trace ${this.traceId} is not in Jaeger at ${this.queryUrl} (JAEGER_QUERY_URL): spans arrive a second or ` +
+      "two after their request ends, only from programs exporting to this Jaeger, and only if a collector's tail " +
+      "sampling in between kept the trace"
   }
 }
 
