@@ -121,6 +121,22 @@ describe("recorded spans", () => {
       assert.deepStrictEqual(root.attributes, { "sampler.rule": "root" } satisfies Attributes)
     }))
 
+  it.effect("a processor's onEnding sees the span before it ends and may still set attributes on it", () =>
+    Effect.gen(function*() {
+      const { ended, processor } = keeping()
+      const seen: Array<unknown> = []
+      const ending: SpanProcessor = {
+        ...processor,
+        onEnding: (span) => {
+          seen.push((span as unknown as ReadableSpan).attributes["work.items"], span.isRecording())
+          span.setAttribute("ending.seen", true)
+        }
+      }
+      yield* Effect.annotateCurrentSpan("work.items", 3).pipe(Effect.withSpan("work"), traced(ending))
+      assert.deepStrictEqual(seen, [3, true])
+      assert.deepStrictEqual(byName(ended, "work").attributes, { "work.items": 3, "ending.seen": true })
+    }))
+
   it.effect("a span ended by OpenTelemetry code ends once; Effect's own end changes nothing after", () =>
     Effect.gen(function*() {
       const { ended, processor } = keeping()

@@ -110,6 +110,8 @@ export class RecordedSpan implements OtelSpan, ReadableSpan {
   readonly #recorder: Recorder
   readonly #sink: AttributeSink
   readonly #recording: boolean
+  /** Set while the processor's `onEnding` runs: what it sets goes straight into the converted attributes. */
+  #finishing = false
 
   constructor(
     recorder: Recorder,
@@ -142,7 +144,11 @@ export class RecordedSpan implements OtelSpan, ReadableSpan {
   }
 
   setAttribute(key: string, value?: AttributeValue): this {
-    if (value !== undefined && value !== null && key.length > 0) this.#sink.attribute(key, value)
+    if (value === undefined || value === null || key.length === 0 || this.ended) return this
+    if (!this.#finishing) this.#sink.attribute(key, value)
+    else if (key in this.attributes || Object.keys(this.attributes).length < this.#recorder.limits.attributeCountLimit) {
+      this.attributes[key] = truncate(value, this.#recorder.limits.attributeValueLengthLimit)
+    } else this.droppedAttributesCount++
     return this
   }
 
@@ -244,6 +250,9 @@ export class RecordedSpan implements OtelSpan, ReadableSpan {
       this.endTime = [this.startTime[0], this.startTime[1]]
       this.duration = [0, 0]
     }
+    // The SDK's order: `onEnding` while the span can still be changed, then ended, then `onEnd`.
+    this.#finishing = true
+    this.#recorder.processor.onEnding?.(this)
     this.ended = true
     this.#recorder.processor.onEnd(this)
   }
