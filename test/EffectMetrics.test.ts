@@ -5,14 +5,14 @@
  * height served by the node.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Duration, Effect, Exit, Layer, Metric } from "effect"
+import { Cause, Duration, Effect, Exit, Layer, Metric } from "effect"
 import { Poh } from "../src/dag/index.ts"
 import { EffectMetrics, Metrics, MetricsServer, ObservabilityTest, Testing, Tracing } from "../src/index.ts"
 import { promtool } from "../servers/Servers.ts"
 import { Network } from "./support/PohNetwork.ts"
+import { environment } from "./support/Environment.ts"
 
 /** `env` as the only configuration. */
-const environment = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
 
 /** Both renderings of the registry, the text format checked by `promtool check metrics` (which reads no other). */
 const rendered = Effect.gen(function*() {

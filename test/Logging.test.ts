@@ -5,10 +5,11 @@
  * token or memo in any line or span event; and `Testing.logRecords` saying which span a line belongs to.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Console, Effect, Layer, Redacted } from "effect"
+import { Cause, Console, Effect, Layer, Redacted } from "effect"
 import { DagMetrics, Poh, Presence, Storage, Transaction } from "../src/dag/index.ts"
 import { Logging, Metrics, ObservabilityTest, Testing } from "../src/index.ts"
 import { recordingConsole } from "./support/Console.ts"
+import { environment } from "./support/Environment.ts"
 
 /** Runs `self` with `logging`, under ObservabilityTest's tracer; what it returns and the lines written. */
 const logged = <A, E>(
@@ -25,7 +26,6 @@ const logged = <A, E>(
   })
 
 /** `env` as the only configuration. */
-const environment = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
 
 const configured = (env: Record<string, string>) =>
   Logging.layerConfig("greeter").pipe(Layer.provide(environment(env)))

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import * as Mongo from "../src/Mongo.ts"
+import { withEnv } from "./support/Environment.ts"
 
 describe("Mongo", () => {
   it("takes the database from the URI path, else dag", () => {
@@ -18,7 +19,7 @@ describe("Mongo", () => {
         error.message,
         "MONGODB_URI is not set: expected a mongodb:// or mongodb+srv:// connection string"
       )
-    }).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: {} })))))
+    }).pipe(withEnv({})))
 
   it.live("an unreachable server fails the layer within the selection timeout, credentials hidden", () =>
     Effect.gen(function*() {

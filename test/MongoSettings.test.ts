@@ -4,11 +4,10 @@
  * naming the variable, the value and what is accepted, and stops `Mongo.layerConfig` before it connects.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { ConfigProvider, Duration, Effect, Layer, Option } from "effect"
+import { Duration, Effect, Layer, Option } from "effect"
 import { Settings } from "../src/index.ts"
 import * as Mongo from "../src/Mongo.ts"
-
-const withEnv = (env: Record<string, string>) => Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+import { withEnv } from "./support/Environment.ts"
 
 const timeouts = {
   connect: Settings.mongodbConnectTimeout,

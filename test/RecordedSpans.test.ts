@@ -7,8 +7,9 @@ import { assert, describe, it } from "@effect/vitest"
 import { type Attributes, SamplingDecision, SpanStatusCode, trace } from "@opentelemetry/api"
 import type { ReadableSpan, Sampler, SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { AlwaysOnSampler } from "@opentelemetry/sdk-trace-base"
-import { ConfigProvider, Effect, Fiber, Layer } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import { Metrics, Settings, Tracing } from "../src/index.ts"
+import { withEnv } from "./support/Environment.ts"
 
 /** A processor keeping what it is handed, and the spans it saw start. */
 const keeping = () => {
@@ -33,8 +34,6 @@ const traced = (
     shutdownTimeout: 0,
     spanLimits: options.spanLimits
   }))
-
-const withEnv = (env: Record<string, string>) => Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
 
 const read = (env: Record<string, string>) => Settings.read(Settings.spanLimits).pipe(withEnv(env))
 

@@ -6,16 +6,16 @@
 import { connect } from "node:net"
 import { networkInterfaces } from "node:os"
 import { assert, describe, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
+import { Cause, Effect, Layer, Option, Redacted } from "effect"
 import * as NetAddress from "effect/net/NetAddress"
 import { DagMetrics } from "../src/dag/index.ts"
 import { MetricsServer, ObservabilityTest, Settings } from "../src/index.ts"
 import { capturingOutput } from "./support/Output.ts"
+import { environment } from "./support/Environment.ts"
 
 const token = "s3cr3t-T0ken_with.all~chars+/="
 
 /** `env` as the only configuration. */
-const environment = (env: Record<string, string>) => ConfigProvider.layer(ConfigProvider.fromEnv({ env }))
 
 /** `MetricsServer.layerConfig()` configured by `env`, over a fresh test registry holding the DAG's metrics. */
 const Configured = (env: Record<string, string>) =>

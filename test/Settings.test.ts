@@ -6,8 +6,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Config, ConfigProvider, Effect, Layer, Option, Redacted } from "effect"
 import { DagMetrics } from "../src/dag/index.ts"
 import { Metrics, Settings } from "../src/index.ts"
-
-const withEnv = (env: Record<string, string>) => Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+import { withEnv } from "./support/Environment.ts"
 
 /** The settings `ObservabilityLive` and the DAG read at start. */
 const all = {

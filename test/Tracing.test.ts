@@ -2,9 +2,10 @@ import { assert, describe, it } from "@effect/vitest"
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import { context, createTraceState, propagation, trace } from "@opentelemetry/api"
 import type { ReadableSpan } from "@opentelemetry/sdk-trace-base"
-import { ConfigProvider, Context, Effect, Fiber, Layer, Tracer } from "effect"
+import { Context, Effect, Fiber, Layer, Tracer } from "effect"
 import { DagMetrics } from "../src/dag/index.ts"
 import { Metrics, ObservabilityTest, Testing, Tracing } from "../src/index.ts"
+import { withEnv } from "./support/Environment.ts"
 
 const closedPort = "http://127.0.0.1:9"
 
@@ -196,7 +197,7 @@ describe("Tracing", () => {
       assert.isUndefined(metrics.registry.getSingleMetric("otlp_exported_spans_total"))
     }).pipe(
       Effect.provide(DagMetrics.layer().pipe(Layer.provideMerge(Metrics.layerTest))),
-      Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { OTEL_SDK_DISABLED: "true" } })))
+      withEnv({ OTEL_SDK_DISABLED: "true" })
     ))
 
   it.effect("Tracing.layerConfig rejects a bad endpoint at build time", () =>
@@ -206,6 +207,6 @@ describe("Tracing", () => {
       assert.strictEqual(error.variable, "OTLP_GRPC_ENDPOINT")
     }).pipe(
       Effect.provide(Metrics.layerTest),
-      Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: { OTLP_GRPC_ENDPOINT: "collector" } })))
+      withEnv({ OTLP_GRPC_ENDPOINT: "collector" })
     ))
 })

@@ -6,10 +6,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import type { ReadableSpan, SpanProcessor } from "@opentelemetry/sdk-trace-base"
 import { AlwaysOnSampler } from "@opentelemetry/sdk-trace-base"
-import { ConfigProvider, Effect, Layer } from "effect"
+import { Effect, Layer } from "effect"
 import { Metrics, Settings, Tracing } from "../src/index.ts"
-
-const withEnv = (env: Record<string, string>) => Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+import { withEnv } from "./support/Environment.ts"
 
 const resource = (given: Tracing.Resource | string) => Settings.read(Tracing.resourceConfig(given))
 
