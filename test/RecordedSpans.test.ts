@@ -4,10 +4,11 @@
  * `@effect/opentelemetry` ends its spans, the sampler decides at start, and the span limits hold.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { type Attributes, SamplingDecision, SpanStatusCode, trace } from "@opentelemetry/api"
+import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
+import { type Attributes, SamplingDecision, SpanStatusCode, trace, TraceFlags } from "@opentelemetry/api"
 import type { ReadableSpan, Sampler, SpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { AlwaysOnSampler } from "@opentelemetry/sdk-trace-base"
-import { Effect, Fiber, Layer } from "effect"
+import { AlwaysOnSampler, ParentBasedSampler } from "@opentelemetry/sdk-trace-base"
+import { Context, Effect, Fiber, Layer } from "effect"
 import { Metrics, Settings, Tracing } from "../src/index.ts"
 import { withEnv } from "./support/Environment.ts"
 
@@ -118,6 +119,18 @@ describe("recorded spans", () => {
       assert.strictEqual(byName(ended, "recorded only").spanContext().traceFlags, 0)
       assert.strictEqual(root.spanContext().traceFlags, 1)
       assert.deepStrictEqual(root.attributes, { "sampler.rule": "root" } satisfies Attributes)
+    }))
+
+  it.effect("a child's annotated trace flags override its parent's for the sampler, as in @effect/opentelemetry", () =>
+    Effect.gen(function*() {
+      const { ended, processor } = keeping()
+      const unsampled = Context.make(OtelTracer.OtelTraceFlags, TraceFlags.NONE)
+      yield* Effect.void.pipe(
+        Effect.withSpan("child", { annotations: unsampled }),
+        Effect.withSpan("parent"),
+        traced(processor, { sampler: new ParentBasedSampler({ root: new AlwaysOnSampler() }) })
+      )
+      assert.deepStrictEqual(ended.map((span) => span.name), ["parent"])
     }))
 
   it.effect("a processor's onEnding sees the span before it ends and may still set attributes on it", () =>

@@ -30,8 +30,11 @@ import { Context, type Fiber, Tracer } from "effect"
 /** What an Effect primitive returns when its fiber suspends or completes (`effect/internal/core`). */
 const Yield = Symbol.for("effect/Effect/Yield")
 
-/** The key `@effect/opentelemetry` marks the span it made active with (`createContextKey` is keyed by name). */
-const effectSpanKey = createContextKey("@effect/opentelemetry/OtelTracer/EffectSpan")
+/**
+ * The key `@effect/opentelemetry` marks the span it made active with (`createContextKey` is keyed by name): such a
+ * span is Effect's own, never an OpenTelemetry parent of an Effect span.
+ */
+export const effectSpanKey = createContextKey("@effect/opentelemetry/OtelTracer/EffectSpan")
 
 /** The key `trace.setSpan` stores the active span under in `@opentelemetry/api`. */
 const spanKey = createContextKey("OpenTelemetry Context Key SPAN")
@@ -51,7 +54,7 @@ interface Run {
 }
 
 /** Where `@effect/opentelemetry` keeps the span context of an OpenTelemetry parent it made external (keyed by name). */
-class OtelParentSpanContext extends Context.Service<OtelParentSpanContext, SpanContext>()(
+export class OtelParentSpanContext extends Context.Service<OtelParentSpanContext, SpanContext>()(
   "@effect/opentelemetry/Tracer/OtelParentSpanContext"
 ) {}
 
@@ -98,6 +101,15 @@ export const spanContextOf = (span: Tracer.AnySpan, annotations?: Context.Contex
 /** The OpenTelemetry span to make active for `span`: its own, or a non-recording one for an external parent. */
 export const otelSpanOf = (span: Tracer.AnySpan): OtelSpan => ownOtelSpan(span) ?? trace.wrapSpanContext(spanContextOf(span))
 
+/**
+ * The OpenTelemetry span standing for `span` with the span context `context` (from {@link spanContextOf}): its own
+ * when that is its context, else a non-recording one carrying `context` (an external parent, or overridden flags).
+ */
+export const otelSpanWith = (span: Tracer.AnySpan, context: SpanContext): OtelSpan => {
+  const own = ownOtelSpan(span)
+  return own !== undefined && own.spanContext() === context ? own : trace.wrapSpanContext(context)
+}
+
 /** The span OpenTelemetry code should see: the nearest one not annotated with `DisablePropagation`. */
 const propagated = (span: Tracer.AnySpan | undefined): Tracer.AnySpan | undefined => {
   while (span !== undefined && Context.get(span.annotations, Tracer.DisablePropagation)) {
@@ -140,7 +152,8 @@ export const contextWith = (base: OtelContext, otelSpan: OtelSpan | undefined): 
   new Linked(base, spanKey, otelSpan)
 
 /**
- * Wraps `tracer` (an `@effect/opentelemetry` tracer) so each fiber run enters
+ * Wraps `tracer` (one whose spans carry their OpenTelemetry span as `span`,
+ * as the recording tracer's and `@effect/opentelemetry`'s do) so each fiber run enters
  * its span's context through `manager` once instead of once per step. An
  * external parent (a remote caller's span, `OtelTracer.withSpanContext`) is
  * entered as a non-recording span carrying its span context.

@@ -12,7 +12,6 @@
 import {
   type Context as OtelContext,
   context as otelContext,
-  createContextKey,
   type Link,
   SamplingDecision,
   SpanKind,
@@ -23,7 +22,7 @@ import {
 } from "@opentelemetry/api"
 import type { IdGenerator, Sampler } from "@opentelemetry/sdk-trace-base"
 import { Cause, Context, Exit, Option, Tracer } from "effect"
-import { contextWith, spanContextOf } from "./fiberContext.ts"
+import { contextWith, effectSpanKey, OtelParentSpanContext, otelSpanWith, spanContextOf } from "./fiberContext.ts"
 import { attributesOf, hrTimeOf, RecordedSpan, type Recorder } from "./recordedSpan.ts"
 
 /** What the tracer needs besides the processor: the sampler and the id generator. */
@@ -39,14 +38,6 @@ const kinds: Record<Tracer.SpanKind, SpanKind> = {
   producer: SpanKind.PRODUCER,
   consumer: SpanKind.CONSUMER
 }
-
-/** The key `@effect/opentelemetry` marks the span it made active with: such a span is Effect's, not a parent. */
-const effectSpanKey = createContextKey("@effect/opentelemetry/OtelTracer/EffectSpan")
-
-/** Where `@effect/opentelemetry` keeps the span context of an OpenTelemetry parent (keyed by name). */
-class OtelParentSpanContext extends Context.Service<OtelParentSpanContext, SpanContext>()(
-  "@effect/opentelemetry/Tracer/OtelParentSpanContext"
-) {}
 
 /** The active OpenTelemetry span as an Effect parent, unless Effect itself made it active. */
 const activeParent = (active: OtelContext, annotations: Context.Context<never>): Option.Option<Tracer.AnySpan> => {
@@ -93,7 +84,7 @@ class RecordingSpan implements Tracer.Span {
     const valid = parentContext !== undefined && trace.isSpanContextValid(parentContext)
     const traceId = valid ? parentContext.traceId : tracer.ids.generateTraceId()
     const spanId = tracer.ids.generateSpanId()
-    const parentSpan = valid ? parentOtelSpan(this.parent, parentContext) : undefined
+    const parentSpan = valid && this.parent._tag === "Some" ? otelSpanWith(this.parent.value, parentContext) : undefined
     const samplingContext = contextWith(active, parentSpan)
     const links = options.links.length === 0 ? [] : options.links.map(linkOf)
     const kind = kinds[options.kind]
@@ -160,12 +151,6 @@ class RecordingSpan implements Tracer.Span {
   endFromOtel(endTime: bigint): void {
     this.end(endTime, Exit.void)
   }
-}
-
-/** The parent as an OpenTelemetry span, for the sampler's context: its recorded side, or its span context. */
-const parentOtelSpan = (parent: Option.Option<Tracer.AnySpan>, context: SpanContext) => {
-  const own = parent._tag === "Some" ? (parent.value as { readonly span?: unknown }).span : undefined
-  return own instanceof RecordedSpan ? own : trace.wrapSpanContext(context)
 }
 
 /** An Effect tracer recording its spans for `options.processor`. */
