@@ -59,6 +59,19 @@ const truncate = (value: AttributeValue, limit: number): AttributeValue => {
   return value
 }
 
+/** Appends `item` to `list`, which keeps at most `limit` (the oldest go first); answers how many were dropped. */
+const pushLimited = <A>(list: Array<A>, item: A, limit: number): number => {
+  if (list.length < limit) {
+    list.push(item)
+    return 0
+  }
+  if (limit > 0) {
+    list.shift()
+    list.push(item)
+  }
+  return 1
+}
+
 /**
  * An attribute value OpenTelemetry can carry, from anything Effect code sets
  * on a span, converted as `@effect/opentelemetry` converts it: bigints and
@@ -112,6 +125,8 @@ export class RecordedSpan implements OtelSpan, ReadableSpan {
   readonly #recording: boolean
   /** Set while the processor's `onEnding` runs: what it sets goes straight into the converted attributes. */
   #finishing = false
+  /** How many attributes {@link RecordedSpan.attributes} holds once converted. */
+  #attributeCount = 0
 
   constructor(
     recorder: Recorder,
@@ -145,10 +160,8 @@ export class RecordedSpan implements OtelSpan, ReadableSpan {
 
   setAttribute(key: string, value?: AttributeValue): this {
     if (value === undefined || value === null || key.length === 0 || this.ended) return this
-    if (!this.#finishing) this.#sink.attribute(key, value)
-    else if (key in this.attributes || Object.keys(this.attributes).length < this.#recorder.limits.attributeCountLimit) {
-      this.attributes[key] = truncate(value, this.#recorder.limits.attributeValueLengthLimit)
-    } else this.droppedAttributesCount++
+    if (this.#finishing) this.#keep(key, value)
+    else this.#sink.attribute(key, value)
     return this
   }
 
@@ -167,23 +180,14 @@ export class RecordedSpan implements OtelSpan, ReadableSpan {
   /** Adds an event whose attributes are already OpenTelemetry's, at most `eventCountLimit` kept (the oldest go). */
   event(name: string, attributes: Attributes, time: HrTime): this {
     if (this.ended) return this
-    if (this.events.length >= this.#recorder.limits.eventCountLimit) {
-      this.events.shift()
-      this.droppedEventsCount++
-    }
-    if (this.#recorder.limits.eventCountLimit === 0) return this
-    this.events.push({ name, attributes, time, droppedAttributesCount: 0 })
+    const event = { name, attributes, time, droppedAttributesCount: 0 }
+    this.droppedEventsCount += pushLimited(this.events, event, this.#recorder.limits.eventCountLimit)
     return this
   }
 
   addLink(link: Link): this {
     if (this.ended) return this
-    if (this.links.length >= this.#recorder.limits.linkCountLimit) {
-      this.links.shift()
-      this.droppedLinksCount++
-    }
-    if (this.#recorder.limits.linkCountLimit === 0) return this
-    this.links.push(link)
+    this.droppedLinksCount += pushLimited(this.links, link, this.#recorder.limits.linkCountLimit)
     return this
   }
 
@@ -225,6 +229,19 @@ export class RecordedSpan implements OtelSpan, ReadableSpan {
     }
   }
 
+  /** Keeps a converted attribute under the span limits: past the count it is dropped and counted, long values cut. */
+  #keep(key: string, value: AttributeValue): void {
+    const { attributeCountLimit, attributeValueLengthLimit } = this.#recorder.limits
+    if (!Object.hasOwn(this.attributes, key)) {
+      if (this.#attributeCount >= attributeCountLimit) {
+        this.droppedAttributesCount++
+        return
+      }
+      this.#attributeCount++
+    }
+    this.attributes[key] = truncate(value, attributeValueLengthLimit)
+  }
+
   /** Ends the span at `endTime`; if it records, its attributes taken from Effect's span and handed to the processor. */
   finish(endTime: bigint): void {
     if (this.ended) return
@@ -232,18 +249,8 @@ export class RecordedSpan implements OtelSpan, ReadableSpan {
       this.ended = true
       return
     }
-    const { attributeCountLimit, attributeValueLengthLimit } = this.#recorder.limits
-    const attributes: Attributes = {}
-    let count = 0
-    for (const [key, value] of this.#sink.attributes) {
-      if (count >= attributeCountLimit) {
-        this.droppedAttributesCount++
-        continue
-      }
-      attributes[key] = truncate(attributeValueOf(value), attributeValueLengthLimit)
-      count++
-    }
-    this.attributes = attributes
+    this.attributes = {}
+    for (const [key, value] of this.#sink.attributes) this.#keep(key, attributeValueOf(value))
     this.endTime = hrTimeOf(endTime)
     this.duration = hrTimeDuration(this.startTime, this.endTime)
     if (this.duration[0] < 0) {
