@@ -40,3 +40,9 @@ export const otelcolBuild = createHash("sha256")
 /** The collector: $OTELCOL_BINARY (one of your own), else the one scripts/provision.sh builds. */
 export const otelcolBinary = process.env.OTELCOL_BINARY ||
   join(cacheDir, `otelcol-${otelcolVersion}-${otelcolBuild}`, "otelcol")
+
+/** The Sloth release pinned in servers/sloth/go.mod. */
+export const slothVersion = "v0.16.0"
+
+/** The Sloth binary: $SLOTH_BINARY (one of your own), else the one scripts/provision.sh builds. */
+export const slothBinary = process.env.SLOTH_BINARY || join(cacheDir, `sloth-${slothVersion}`, "sloth")

@@ -33,7 +33,8 @@ export {
   amtool,
   startAlertmanager
 } from "./Alertmanager.ts"
-export { slothBinary, slothGenerate, slothVersion, type SlothWindows } from "./Sloth.ts"
+export { slothBinary, slothVersion } from "./Cache.ts"
+export { slothGenerate, type SlothWindows } from "./Sloth.ts"
 export {
   type Collector,
   collectorConfig,

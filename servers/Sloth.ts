@@ -7,14 +7,8 @@
 import { existsSync } from "node:fs"
 import { mkdir, writeFile } from "node:fs/promises"
 import { join } from "node:path"
-import { cacheDir } from "./Cache.ts"
+import { slothBinary, slothVersion } from "./Cache.ts"
 import { makeTempDir, removeTempDir, runCommand } from "./Process.ts"
-
-/** The Sloth release pinned in servers/sloth/go.mod (keep scripts/provision.sh in sync). */
-export const slothVersion = "v0.16.0"
-
-/** The Sloth binary: $SLOTH_BINARY (one of your own), else the one scripts/provision.sh builds. */
-export const slothBinary = process.env.SLOTH_BINARY || join(cacheDir, `sloth-${slothVersion}`, "sloth")
 
 /** Alert windows other than Sloth's own 30-day ones: an `AlertWindows` document (YAML) and its SLO period. */
 export interface SlothWindows {
