@@ -23,7 +23,6 @@
  * ```
  */
 import { type Attributes, context, propagation, trace } from "@opentelemetry/api"
-import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-grpc"
 import { defaultResource, resourceFromAttributes } from "@opentelemetry/resources"
 import { BatchSpanProcessor } from "@opentelemetry/sdk-trace"
@@ -47,7 +46,7 @@ import {
   outcomeCounter,
   type RecordExport as Counting
 } from "./internal/exportCounting.ts"
-import { enteringOncePerRun } from "./internal/fiberContext.ts"
+import { FiberContextManager } from "./internal/fiberContext.ts"
 import * as RecordingTracer from "./internal/recordingTracer.ts"
 import { Metrics } from "./Metrics.ts"
 import * as Settings from "./Settings.ts"
@@ -121,15 +120,15 @@ export interface ProviderOptions {
 /**
  * Installs a globally registered `NodeTracerProvider` over `processor`, for
  * OpenTelemetry code, and Effect's tracer recording into the same processor
- * with the same sampler, resource and span limits. Each run of a fiber makes
- * its current span the active OpenTelemetry span once, through the
- * provider's AsyncLocalStorage context manager, rather than once per Effect
- * step. Release flushes and shuts the provider down within `shutdownTimeout`,
+ * with the same sampler, resource and span limits. The provider's context
+ * manager makes the running fiber's current span OpenTelemetry's active span,
+ * and enters it only around the steps that start asynchronous work, rather
+ * than on every Effect step. Release flushes and shuts the provider down within `shutdownTimeout`,
  * swallowing export failures, then unregisters the globals.
  */
 export const layerProvider = (processor: SpanProcessor, options: ProviderOptions): Layer.Layer<never> =>
   Layer.unwrap(Effect.sync(() => {
-    const contextManager = new AsyncLocalStorageContextManager()
+    const contextManager = new FiberContextManager()
     const resource = otelResource(options.resource)
     const spanLimits = options.spanLimits ?? Settings.defaultSpanLimits
     const registered = Effect.acquireRelease(
@@ -155,9 +154,10 @@ export const layerProvider = (processor: SpanProcessor, options: ProviderOptions
       sampler: options.sampler,
       ids: new RandomIdGenerator(),
       scope: { name: "effect", version: Version.getCurrentVersion() },
-      limits: spanLimits
+      limits: spanLimits,
+      stored: () => contextManager.stored()
     })
-    return Layer.effect(Tracer.Tracer, Effect.as(registered, enteringOncePerRun(tracer, contextManager)))
+    return Layer.effect(Tracer.Tracer, Effect.as(registered, contextManager.tracer(tracer)))
   }))
 
 /** What became of finished spans handed to the exporter. */

@@ -59,7 +59,7 @@ describe("Tracing", () => {
       assert.isUndefined(yield* active)
     }).pipe(Effect.provide(ObservabilityTest)))
 
-  describe("the active span is entered once per run of a fiber", () => {
+  describe("the active span is the running fiber's, entered only where asynchronous work begins", () => {
     const outsideSpan = trace.wrapSpanContext(remote)
     const spanAndActive = Effect.map(Effect.currentSpan, (span) => ({ span: span.spanId, active: activeId() }))
 
@@ -116,6 +116,32 @@ describe("Tracing", () => {
         })
         assert.isUndefined(activeId())
       }).pipe(Effect.provide(ObservabilityTest)))
+
+    it.live("asynchronous work a step starts sees the step's span when it continues outside the fiber", () =>
+      Effect.gen(function*() {
+        const later = () => new Promise<string | undefined>((resolve) => setTimeout(() => resolve(activeId()), 1))
+        const seen = yield* Effect.gen(function*() {
+          const outer = (yield* Effect.currentSpan).spanId
+          const inner = yield* Effect.gen(function*() {
+            return { span: (yield* Effect.currentSpan).spanId, later: yield* Effect.promise(later) }
+          }).pipe(Effect.withSpan("inner"))
+          return { outer, inner, later: yield* Effect.promise(later) }
+        }).pipe(Effect.withSpan("outer"))
+        assert.strictEqual(seen.inner.later, seen.inner.span)
+        assert.strictEqual(seen.later, seen.outer)
+        assert.isUndefined(yield* Effect.promise(later))
+      }).pipe(Effect.provide(ObservabilityTest)))
+
+    it.effect("a context entered inside a step is active for that step, and the span again after it", () =>
+      Effect.gen(function*() {
+        const outer = (yield* Effect.currentSpan).spanId
+        const seen = yield* Effect.sync(() => ({
+          inside: context.with(trace.setSpan(context.active(), outsideSpan), activeId),
+          after: activeId()
+        }))
+        assert.strictEqual(seen.inside, outsideSpan.spanContext().spanId)
+        assert.strictEqual(seen.after, outer)
+      }).pipe(Effect.withSpan("outer"), Effect.provide(ObservabilityTest)))
 
     it.effect("inside a span that disables propagation, OpenTelemetry sees the nearest propagated span", () =>
       Effect.gen(function*() {

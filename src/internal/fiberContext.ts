@@ -1,19 +1,20 @@
 /**
  * @internal
  *
- * Makes Effect's current span OpenTelemetry's active span once per run of a
- * fiber, not once per step.
+ * Makes Effect's current span OpenTelemetry's active span without entering
+ * anything on the steps of a fiber.
  *
  * Effect hands every step of a fiber to its tracer's `context` hook, and
  * `@effect/opentelemetry` answers with `context.with(<span's context>)`: two
  * fresh context maps and an AsyncLocalStorage frame entered and left per step,
- * the largest single cost of tracing an Effect program. Here the span's context
- * is built and entered (`ContextManager.attach`) when a run of the fiber first
- * needs it or its span changes; the context that was active before is restored
- * when the run ends: the step that suspends or completes the fiber, or hands it
- * to another tracer. Synchronous OpenTelemetry code in a step and asynchronous
- * work a step starts (driver calls, gRPC calls, timers) see the same span as
- * before; code after the run sees what it saw before it.
+ * the largest single cost of tracing an Effect program. Here the context
+ * manager asks the running fiber instead: `active()` reads
+ * `Fiber.getCurrent()` and its current span, so synchronous OpenTelemetry
+ * code in a step sees that span and code outside any fiber sees its own
+ * AsyncLocalStorage context. A frame is entered only where asynchronous work
+ * begins: around the step that registers a callback (`Effect.promise`,
+ * `tryPromise`, `callback`, `sleep`), so promises, driver callbacks and
+ * timers it starts see the span when they continue outside the fiber.
  */
 import * as OtelTracer from "@effect/opentelemetry/OtelTracer"
 import {
@@ -24,11 +25,8 @@ import {
   trace,
   TraceFlags
 } from "@opentelemetry/api"
-import type { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
-import { Context, type Fiber, Tracer } from "effect"
-
-/** What an Effect primitive returns when its fiber suspends or completes (`effect/internal/core`). */
-const Yield = Symbol.for("effect/Effect/Yield")
+import { AsyncLocalStorageContextManager } from "@opentelemetry/context-async-hooks"
+import { Context, Effect, Fiber, Tracer } from "effect"
 
 /**
  * The key `@effect/opentelemetry` marks the span it made active with (`createContextKey` is keyed by name): such a
@@ -38,20 +36,6 @@ export const effectSpanKey = createContextKey("@effect/opentelemetry/OtelTracer/
 
 /** The key `trace.setSpan` stores the active span under in `@opentelemetry/api`. */
 const spanKey = createContextKey("OpenTelemetry Context Key SPAN")
-
-type Manager = Pick<AsyncLocalStorageContextManager, "active" | "attach">
-
-/** A run of a fiber that entered a span's context. Runs nest: a step may run another fiber to its end. */
-interface Run {
-  readonly fiber: Fiber.Fiber<unknown, unknown>
-  /** Disposing it restores the context that was active when the run began. */
-  readonly token: ReturnType<Manager["attach"]>
-  /** The context active when the run began, which span contexts are built on. */
-  readonly base: OtelContext
-  /** The Effect span whose context is entered. */
-  span: Tracer.AnySpan
-  readonly outer: Run | undefined
-}
 
 /** Where `@effect/opentelemetry` keeps the span context of an OpenTelemetry parent it made external (keyed by name). */
 export class OtelParentSpanContext extends Context.Service<OtelParentSpanContext, SpanContext>()(
@@ -151,42 +135,101 @@ const contextOf = (otelSpan: OtelSpan, base: OtelContext): OtelContext =>
 export const contextWith = (base: OtelContext, otelSpan: OtelSpan | undefined): OtelContext =>
   new Linked(base, spanKey, otelSpan)
 
+/** How the primitive that registers a callback (`Effect.callback`, `promise`, `tryPromise`, `sleep`) is evaluated. */
+const evaluateAsync = (Effect.callback(() => {}) as unknown as Tracer.EffectPrimitive<unknown>)["~effect/Effect/evaluate"]
+
+/** Evaluates an Effect primitive on `fiber` (the run loop's `evaluate`). */
+const evaluate = <X>(primitive: Tracer.EffectPrimitive<X>, fiber: Fiber.Fiber<unknown, unknown>): X =>
+  primitive["~effect/Effect/evaluate"](fiber)
+
 /**
- * Wraps `tracer` (one whose spans carry their OpenTelemetry span as `span`,
- * as the recording tracer's and `@effect/opentelemetry`'s do) so each fiber run enters
- * its span's context through `manager` once instead of once per step. An
- * external parent (a remote caller's span, `OtelTracer.withSpanContext`) is
- * entered as a non-recording span carrying its span context.
+ * A context entered while `fiber` ran with `span` as its current span: it is
+ * the active context for that fiber only while its span is still `span`.
  */
-export const enteringOncePerRun = (tracer: Tracer.Tracer, manager: Manager): Tracer.Tracer => {
-  let top: Run | undefined
+class Frame implements OtelContext {
+  readonly context: OtelContext
+  readonly fiber: Fiber.Fiber<unknown, unknown>
+  readonly span: Tracer.AnySpan | undefined
+  constructor(context: OtelContext, fiber: Fiber.Fiber<unknown, unknown>, span: Tracer.AnySpan | undefined) {
+    this.context = context
+    this.fiber = fiber
+    this.span = span
+  }
+  getValue(key: symbol): unknown {
+    return this.context.getValue(key)
+  }
+  setValue(key: symbol, value: unknown): OtelContext {
+    return this.context.setValue(key, value)
+  }
+  deleteValue(key: symbol): OtelContext {
+    return this.context.deleteValue(key)
+  }
+}
 
-  const end = (run: Run) => {
-    top = run.outer
-    run.token.dispose()
+const untagged = (context: OtelContext): OtelContext => context instanceof Frame ? context.context : context
+
+/**
+ * An AsyncLocalStorage context manager whose active context, inside a fiber
+ * traced by {@link FiberContextManager.tracer}, is the fiber's current span
+ * (the nearest one that propagates) on top of the stored context. A context
+ * entered with `with` inside a step is active for the rest of that step, as
+ * usual; outside fibers the manager is the SDK's.
+ */
+export class FiberContextManager extends AsyncLocalStorageContextManager {
+  /** The `context` hook of the tracers this manager follows; fibers under another tracer see the stored context. */
+  readonly hook = <X>(primitive: Tracer.EffectPrimitive<X>, fiber: Fiber.Fiber<unknown, unknown>): X => {
+    const step = primitive["~effect/Effect/evaluate"]
+    return step === evaluateAsync ? this.entering(fiber, primitive) : step.call(primitive, fiber)
   }
 
-  const hook = <X>(primitive: Tracer.EffectPrimitive<X>, fiber: Fiber.Fiber<unknown, unknown>): X => {
+  /** `tracer` with this manager's hook: each step that starts asynchronous work runs inside its span's context. */
+  tracer(tracer: Tracer.Tracer): Tracer.Tracer {
+    return Tracer.make({ span: (options) => tracer.span(options), context: this.hook })
+  }
+
+  /** The stored context, with no fiber's span: the base a new span's sampler decides in. */
+  stored(): OtelContext {
+    return untagged(super.active())
+  }
+
+  override active(): OtelContext {
+    const stored = super.active()
+    const fiber = Fiber.getCurrent()
+    if (fiber === undefined || fiber.cache.tracerContext !== this.hook) return untagged(stored)
     const span = fiber.cache.span
-    let run = top !== undefined && top.fiber === fiber ? top : undefined
-    if (span !== run?.span) {
-      const target = propagated(span)
-      if (target === undefined) {
-        if (run !== undefined) end(run)
-        return primitive["~effect/Effect/evaluate"](fiber)
-      }
-      const otelSpan = otelSpanOf(target)
-      if (run === undefined) {
-        const base = manager.active()
-        run = top = { fiber, token: manager.attach(contextOf(otelSpan, base)), base, span: span!, outer: top }
-      } else {
-        manager.attach(contextOf(otelSpan, run.base))
-        run.span = span!
-      }
-    }
-    const next = primitive["~effect/Effect/evaluate"](fiber)
-    if (run !== undefined && ((next as unknown) === Yield || fiber.cache.tracerContext !== hook)) end(run)
-    return next
+    if (stored instanceof Frame && stored.fiber === fiber && stored.span === span) return stored.context
+    const target = propagated(span)
+    return target === undefined ? untagged(stored) : contextOf(otelSpanOf(target), untagged(stored))
   }
-  return Tracer.make({ span: (options) => tracer.span(options), context: hook })
+
+  override with<A extends Array<unknown>, F extends (...args: A) => ReturnType<F>>(
+    context: OtelContext,
+    fn: F,
+    thisArg?: ThisParameterType<F>,
+    ...args: A
+  ): ReturnType<F> {
+    return super.with(this.framed(untagged(context)), fn, thisArg, ...args)
+  }
+
+  override attach(context: OtelContext): ReturnType<AsyncLocalStorageContextManager["attach"]> {
+    return super.attach(this.framed(untagged(context)))
+  }
+
+  /** `context` tagged with the running fiber and its span, when a fiber runs. */
+  private framed(context: OtelContext): OtelContext {
+    const fiber = Fiber.getCurrent()
+    return fiber === undefined ? context : new Frame(context, fiber, fiber.cache.span)
+  }
+
+  /** Evaluates `primitive`, a step that may start asynchronous work, inside its fiber's span's context. */
+  private entering<X>(fiber: Fiber.Fiber<unknown, unknown>, primitive: Tracer.EffectPrimitive<X>): X {
+    const span = fiber.cache.span
+    const target = propagated(span)
+    const stored = super.active()
+    if (target === undefined || (stored instanceof Frame && stored.fiber === fiber && stored.span === span)) {
+      return evaluate(primitive, fiber)
+    }
+    const frame = new Frame(contextOf(otelSpanOf(target), untagged(stored)), fiber, span)
+    return super.with(frame, evaluate<X>, undefined, primitive, fiber)
+  }
 }

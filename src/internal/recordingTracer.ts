@@ -25,10 +25,12 @@ import { Cause, Context, Exit, Option, Tracer } from "effect"
 import { contextWith, effectSpanKey, OtelParentSpanContext, otelSpanWith, spanContextOf } from "./fiberContext.ts"
 import { attributesOf, hrTimeOf, RecordedSpan, type Recorder } from "./recordedSpan.ts"
 
-/** What the tracer needs besides the processor: the sampler and the id generator. */
+/** What the tracer needs besides the processor: the sampler, the id generator and the context manager. */
 export interface Options extends Recorder {
   readonly sampler: Sampler
   readonly ids: IdGenerator
+  /** The context a span's sampler decides in, below its parent: the stored context, with no fiber's span. */
+  readonly stored: () => OtelContext
 }
 
 const kinds: Record<Tracer.SpanKind, SpanKind> = {
@@ -76,16 +78,15 @@ class RecordingSpan implements Tracer.Span {
     this.kind = options.kind
     this.annotations = options.annotations
     this.links = options.links
-    const active = otelContext.active()
     this.parent = options.root !== true && options.parent._tag === "None"
-      ? activeParent(active, options.annotations)
+      ? activeParent(otelContext.active(), options.annotations)
       : options.parent
     const parentContext = this.parent._tag === "Some" ? spanContextOf(this.parent.value, options.annotations) : undefined
     const valid = parentContext !== undefined && trace.isSpanContextValid(parentContext)
     const traceId = valid ? parentContext.traceId : tracer.ids.generateTraceId()
     const spanId = tracer.ids.generateSpanId()
     const parentSpan = valid && this.parent._tag === "Some" ? otelSpanWith(this.parent.value, parentContext) : undefined
-    const samplingContext = contextWith(active, parentSpan)
+    const samplingContext = contextWith(tracer.stored(), parentSpan)
     const links = options.links.length === 0 ? [] : options.links.map(linkOf)
     const kind = kinds[options.kind]
     const result = tracer.sampler.shouldSample(samplingContext, traceId, options.name, kind, {}, links)
