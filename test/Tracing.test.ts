@@ -11,6 +11,9 @@ const closedPort = "http://127.0.0.1:9"
 
 const activeId = () => trace.getActiveSpan()?.spanContext().spanId
 
+/** The active span's id as seen by a timer a millisecond later, outside any fiber. */
+const later = () => new Promise<string | undefined>((resolve) => setTimeout(() => resolve(activeId()), 1))
+
 /** A span of a caller outside this process. */
 const remote = { traceId: "0af7651916cd43dd8448eb211c80319c", spanId: "b7ad6b7169203331", traceFlags: 1 }
 
@@ -119,7 +122,6 @@ describe("Tracing", () => {
 
     it.live("asynchronous work a step starts sees the step's span when it continues outside the fiber", () =>
       Effect.gen(function*() {
-        const later = () => new Promise<string | undefined>((resolve) => setTimeout(() => resolve(activeId()), 1))
         const seen = yield* Effect.gen(function*() {
           const outer = (yield* Effect.currentSpan).spanId
           const inner = yield* Effect.gen(function*() {
