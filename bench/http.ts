@@ -23,10 +23,12 @@
  * what it recorded, and the run fails unless every answered request left its spans and metrics.
  *
  * Run: `npm run bench:http` (ROUNDS, DURATION and WARMUP in seconds, CONNECTIONS override the defaults; CONTENDERS,
- * such as `bare,ours,ours-log`, runs only those).
+ * such as `bare,ours,ours-log`, runs only those; PROFILE=<dir> profiles each Node.js server under the load, to compare
+ * with `node bench/profile-top.ts <profile> <requests> --against <profile> <requests>`).
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { all2xx, childEnv, saturate, startChild, transaction } from "./load.ts"
 import { type Jaeger, startJaeger } from "../servers/Servers.ts"
@@ -147,12 +149,23 @@ interface Report {
   readonly dropped: number
 }
 
+/** `PROFILE=<dir>`: each Node.js server writes a CPU profile per round to `<dir>/<contender>/` (`node --cpu-prof`). */
+const profileDir = process.env["PROFILE"]
+
+/** The contender's command line, with `--cpu-prof` after the Node.js binary when profiling. */
+const commandOf = (contender: Contender): ReadonlyArray<string> => {
+  const [binary, ...args] = contender.command()
+  return profileDir === undefined || binary !== process.execPath
+    ? contender.command()
+    : [binary, "--cpu-prof", `--cpu-prof-dir=${join(profileDir, contender.key)}`, ...args]
+}
+
 /** Starts a contender's server on core 0; resolves once it prints its port. */
 const start = (contender: Contender) =>
   startChild<{ port: number }, Report>(
     `${contender.key} server`,
     "0",
-    contender.command(),
+    commandOf(contender),
     childEnv({ OTEL_METRICS_EXPORTER: "none", OTEL_LOGS_EXPORTER: "none", ...contender.env?.() })
   )
 
@@ -209,6 +222,7 @@ for (let round = 0; round < rounds; round++) {
       lastReports.set(contender.key, report)
       contender.results.push(measured.requests.average)
       console.error(`round ${round + 1}: ${contender.key} ${measured.requests.average.toFixed(0)} req/s`)
+      if (profileDir !== undefined) console.error(`  profiled: ${warm + measured["2xx"]} requests answered`)
     } finally {
       await server.stop()
     }
