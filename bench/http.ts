@@ -28,9 +28,8 @@
  */
 import { spawnSync } from "node:child_process"
 import { existsSync, readFileSync, writeFileSync } from "node:fs"
-import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { all2xx, childEnv, saturate, startChild, transaction } from "./load.ts"
+import { all2xx, childEnv, profiling, saturate, startChild, transaction } from "./load.ts"
 import { type Jaeger, startJaeger } from "../servers/Servers.ts"
 import { machine, median, ratio } from "./support.ts"
 
@@ -149,15 +148,13 @@ interface Report {
   readonly dropped: number
 }
 
-/** `PROFILE=<dir>`: each Node.js server writes a CPU profile per round to `<dir>/<contender>/` (`node --cpu-prof`). */
-const profileDir = process.env["PROFILE"]
+/** `PROFILE=<dir>`: each Node.js server writes a CPU profile per round to `<dir>/<contender>/`. */
+const profiled = process.env["PROFILE"] !== undefined
 
 /** The contender's command line, with `--cpu-prof` after the Node.js binary when profiling. */
 const commandOf = (contender: Contender): ReadonlyArray<string> => {
   const [binary, ...args] = contender.command()
-  return profileDir === undefined || binary !== process.execPath
-    ? contender.command()
-    : [binary, "--cpu-prof", `--cpu-prof-dir=${join(profileDir, contender.key)}`, ...args]
+  return binary === process.execPath ? [binary, ...profiling(contender.key), ...args] : [binary!, ...args]
 }
 
 /** Starts a contender's server on core 0; resolves once it prints its port. */
@@ -222,7 +219,7 @@ for (let round = 0; round < rounds; round++) {
       lastReports.set(contender.key, report)
       contender.results.push(measured.requests.average)
       console.error(`round ${round + 1}: ${contender.key} ${measured.requests.average.toFixed(0)} req/s`)
-      if (profileDir !== undefined) console.error(`  profiled: ${warm + measured["2xx"]} requests answered`)
+      if (profiled) console.error(`  profiled: ${warm + measured["2xx"]} requests answered`)
     } finally {
       await server.stop()
     }

@@ -7,6 +7,7 @@
 import { spawn } from "node:child_process"
 import { once } from "node:events"
 import { readdirSync, readFileSync } from "node:fs"
+import { join } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { autocannon, type Load } from "./support.ts"
@@ -22,6 +23,15 @@ export interface Child<Ready, Report> {
   readonly report: () => Promise<Report>
   /** Closes its stdin, on which it exits; resolves once it has. */
   readonly stop: () => Promise<void>
+}
+
+/**
+ * `node --cpu-prof` flags writing the profiles of the child `name` under `$PROFILE/<name>/` when the environment sets
+ * `PROFILE` (one profile per process, written when it exits), else none; for `bench/profile-top.ts`.
+ */
+export const profiling = (name: string): ReadonlyArray<string> => {
+  const dir = process.env["PROFILE"]
+  return dir === undefined ? [] : ["--cpu-prof", `--cpu-prof-dir=${join(dir, name)}`]
 }
 
 /**

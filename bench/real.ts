@@ -25,7 +25,7 @@
  * dropped; for `bare`, that no Effect span was started and nothing exported.
  *
  * Run: `npm run bench:real` (ROUNDS, DURATION and WARMUP in seconds, CONNECTIONS, RATE in requests a second
- * override the defaults).
+ * override the defaults; PROFILE=<dir> profiles each sending DAG and PoH node under `<dir>/<contender>-<service>/`).
  */
 import { fileURLToPath } from "node:url"
 import { MongoClient } from "mongodb"
@@ -43,7 +43,7 @@ import {
   spansPerRequest
 } from "./compare.ts"
 import type { ExportReport } from "./http/child.ts"
-import { type Child, childCpu, childEnv, startChild, transaction } from "./load.ts"
+import { type Child, childCpu, childEnv, profiling, startChild, transaction } from "./load.ts"
 
 const machineLine = pinToCore1()
 
@@ -123,13 +123,13 @@ const contender = (key: string, name: string, kind: "bare" | "otlp"): Contender 
     const poh = await startChild<Port, PohReport>(
       "PoH node",
       "1",
-      [process.execPath, pohScript, kind],
+      [process.execPath, ...profiling(`${key}-poh-node`), pohScript, kind],
       env(services.poh)
     )
     const dag = await startChild<Port, DagReport>(
       "sending DAG",
       "0",
-      [process.execPath, serverScript, kind],
+      [process.execPath, ...profiling(`${key}-sending-dag`), serverScript, kind],
       { ...env(services.dag), POH_ADDRESS: `127.0.0.1:${poh.ready.port}`, MONGODB_URI: `${ferretdb.uri}${database}` }
     ).catch(async (error: unknown) => {
       await poh.stop()

@@ -69,7 +69,7 @@ beforeAll(async () => {
   const tarball = (await succeed("npm", ["pack", "--silent", "--pack-destination", packs], repo)).trim().split("\n").at(-1)!
   writeFileSync(join(project, "package.json"), JSON.stringify({ name: "consumer", private: true, type: "module" }))
   const peers = manifest.peerDependencies
-  const versions = await succeed("npm", ["view", "@opentelemetry/api@^1", "version", "--json"], project)
+  const versions = await succeed("npm", ["view", `@opentelemetry/api@${peers["@opentelemetry/api"]}`, "version", "--json"], project)
   newestApi = [JSON.parse(versions) as string | ReadonlyArray<string>].flat().at(-1)!
   await succeed("npm", [
     "install",
@@ -95,7 +95,7 @@ const installedVersion = (name: string): string =>
   (JSON.parse(readFileSync(join(project, "node_modules", name, "package.json"), "utf8")) as { version: string }).version
 
 describe("the packed library in a fresh project", () => {
-  it("ships dist/ with types and LICENSE, and installs one copy of each peer", async () => {
+  it("ships dist/ with types and LICENSE, and installs one copy of each peer and of the OpenTelemetry SDK", async () => {
     const installed = join(project, "node_modules", "dag-observability")
     for (const file of ["dist/index.js", "dist/index.d.ts", "dist/dag/index.js", "LICENSE", "proto/poh.proto"]) {
       assert.isTrue(existsSync(join(installed, file)), `${file} is in the tarball`)
@@ -103,7 +103,11 @@ describe("the packed library in a fresh project", () => {
     for (const peer of ["effect", "@opentelemetry/api", "@effect/platform-node", "@effect/opentelemetry"]) {
       assert.deepStrictEqual(copiesOf(project, peer), [join(project, "node_modules", peer)], `one copy of ${peer}`)
     }
-    assert.strictEqual(installedVersion("@opentelemetry/api"), newestApi, "the newest @opentelemetry/api 1.x")
+    assert.strictEqual(installedVersion("@opentelemetry/api"), newestApi, "the newest @opentelemetry/api the peer range admits")
+    // Two copies of the SDK would load twice and make the MongoDB and gRPC spans with another copy than Effect's.
+    for (const sdk of ["@opentelemetry/sdk-trace", "@opentelemetry/sdk-trace-base", "@opentelemetry/core"]) {
+      assert.deepStrictEqual(copiesOf(project, sdk), [join(project, "node_modules", sdk)], `one copy of ${sdk}`)
+    }
   })
 
   it("type-checks every TypeScript block of README.md, and the fixture app", async () => {
