@@ -123,8 +123,9 @@ export interface ProviderOptions {
  * with the same sampler, resource and span limits. The provider's context
  * manager makes the running fiber's current span OpenTelemetry's active span,
  * and enters it only around the steps that start asynchronous work, rather
- * than on every Effect step. Release flushes and shuts the provider down within `shutdownTimeout`,
- * swallowing export failures, then unregisters the globals.
+ * than on every Effect step. Release flushes and shuts the provider down
+ * within `shutdownTimeout`, swallowing export failures, then unregisters the
+ * globals.
  */
 export const layerProvider = (processor: SpanProcessor, options: ProviderOptions): Layer.Layer<never> =>
   Layer.unwrap(Effect.sync(() => {

@@ -169,6 +169,17 @@ class Frame implements OtelContext {
 const untagged = (context: OtelContext): OtelContext => context instanceof Frame ? context.context : context
 
 /**
+ * The active context of `fiber` over the `stored` one: what it entered with its current span, else that span (the
+ * nearest that propagates) on top of `stored`, else `stored` untagged.
+ */
+const fiberContext = (fiber: Fiber.Fiber<unknown, unknown>, stored: OtelContext): OtelContext => {
+  const span = fiber.cache.span
+  if (stored instanceof Frame && stored.fiber === fiber && stored.span === span) return stored.context
+  const target = propagated(span)
+  return target === undefined ? untagged(stored) : contextOf(otelSpanOf(target), untagged(stored))
+}
+
+/**
  * An AsyncLocalStorage context manager whose active context, inside a fiber
  * traced by {@link FiberContextManager.tracer}, is the fiber's current span
  * (the nearest one that propagates) on top of the stored context. A context
@@ -195,11 +206,7 @@ export class FiberContextManager extends AsyncLocalStorageContextManager {
   override active(): OtelContext {
     const stored = super.active()
     const fiber = Fiber.getCurrent()
-    if (fiber === undefined || fiber.cache.tracerContext !== this.hook) return untagged(stored)
-    const span = fiber.cache.span
-    if (stored instanceof Frame && stored.fiber === fiber && stored.span === span) return stored.context
-    const target = propagated(span)
-    return target === undefined ? untagged(stored) : contextOf(otelSpanOf(target), untagged(stored))
+    return fiber === undefined || fiber.cache.tracerContext !== this.hook ? untagged(stored) : fiberContext(fiber, stored)
   }
 
   override with<A extends Array<unknown>, F extends (...args: A) => ReturnType<F>>(
@@ -223,13 +230,10 @@ export class FiberContextManager extends AsyncLocalStorageContextManager {
 
   /** Evaluates `primitive`, a step that may start asynchronous work, inside its fiber's span's context. */
   private entering<X>(fiber: Fiber.Fiber<unknown, unknown>, primitive: Tracer.EffectPrimitive<X>): X {
-    const span = fiber.cache.span
-    const target = propagated(span)
     const stored = super.active()
-    if (target === undefined || (stored instanceof Frame && stored.fiber === fiber && stored.span === span)) {
-      return evaluate(primitive, fiber)
-    }
-    const frame = new Frame(contextOf(otelSpanOf(target), untagged(stored)), fiber, span)
-    return super.with(frame, evaluate<X>, undefined, primitive, fiber)
+    const context = fiberContext(fiber, stored)
+    // The stored context itself: no span to propagate, or this fiber already entered its span.
+    if (context === untagged(stored)) return evaluate(primitive, fiber)
+    return super.with(new Frame(context, fiber, fiber.cache.span), evaluate<X>, undefined, primitive, fiber)
   }
 }
