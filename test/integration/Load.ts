@@ -21,6 +21,8 @@ export interface Answer {
   /** The parsed JSON body, when there was one. */
   readonly body: unknown
   readonly traceId: string
+  /** The request's `from`, unique to it: how its transaction is found in the store. */
+  readonly from: string
   /** The error of a failed exchange. */
   readonly detail: string
 }
@@ -64,7 +66,7 @@ export const steadyLoad = (url: string, rate: number, phase: string) =>
         answers,
         send: () => {
           const i = n++
-          const sent = { phase: load.phase, sentAt: Date.now(), traceparent: newTraceparent() }
+          const sent = { phase: load.phase, sentAt: Date.now(), traceparent: newTraceparent(), from: `load-${run}-${i}` }
           const started = performance.now()
           const answer = (outcome: Outcome, body: unknown, detail = ""): Answer => ({
             phase: sent.phase,
@@ -73,6 +75,7 @@ export const steadyLoad = (url: string, rate: number, phase: string) =>
             outcome,
             body,
             traceId: sent.traceparent.traceId,
+            from: sent.from,
             detail
           })
           const exchange = (async (): Promise<Answer> => {
@@ -81,7 +84,7 @@ export const steadyLoad = (url: string, rate: number, phase: string) =>
                 method: "POST",
                 headers: { "content-type": "application/json", traceparent: sent.traceparent.header },
                 body: JSON.stringify({
-                  from: `load-${run}-${i}`,
+                  from: sent.from,
                   to: "sink",
                   amount: 1 + (i % 50),
                   region: regions[i % 2]
