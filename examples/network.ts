@@ -131,7 +131,7 @@ const commandExists = (name: string) =>
 /** The `host:port` of a node's metrics URL. */
 const hostOf = (url: string) => new URL(url).host
 
-/** `POH_RESTART_DELAY`: how long after a PoH node died the launcher starts it again (5 s; the alerting test, 20 s). */
+/** `POH_RESTART_DELAY`: how long after a PoH node died the launcher starts it again (5 s; the pipeline test 15 s, the alerting test 20 s). */
 const restartDelay = Settings.read(Settings.setting("POH_RESTART_DELAY", Duration.seconds(5), Settings.duration))
 
 /**
