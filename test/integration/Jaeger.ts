@@ -52,6 +52,10 @@ export const fetchTraces = (traceId: string, spans: number, queryUrl = inject("j
     Effect.retry({ schedule: Schedule.spaced("200 millis"), times: 75 })
   )
 
+/** The HTTP status of `GET /api/traces/<traceId>` of the Jaeger at `queryUrl`, once (404: no span of it stored). */
+export const traceStatus = (traceId: string, queryUrl = inject("jaegerQueryUrl")) =>
+  Effect.promise(async () => (await fetch(`${queryUrl}/api/traces/${traceId}`)).status)
+
 /** {@link fetchTraces}, the first trace of the answer. */
 export const fetchTrace = (traceId: string, spans: number, queryUrl = inject("jaegerQueryUrl")) =>
   Effect.map(fetchTraces(traceId, spans, queryUrl), (traces) => traces[0]!)

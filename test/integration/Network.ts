@@ -9,7 +9,7 @@ import { randomBytes } from "node:crypto"
 import { fileURLToPath } from "node:url"
 import { assert } from "@effect/vitest"
 import { Cause, Effect, Schedule } from "effect"
-import { MongoClient } from "mongodb"
+import { type Document, type Filter, MongoClient } from "mongodb"
 import { inject } from "vitest"
 import { freePorts as freePortsOf } from "../../servers/Process.ts"
 
@@ -218,6 +218,17 @@ export const dropDatabaseAtEnd = (uri: string) =>
       }
     }).pipe(Effect.ignore)
   )
+
+/** The `transactions` of the database of `uri` matching `filter`, read with a client of its own. */
+export const storedTransactions = (uri: string, filter: Filter<Document> = {}) =>
+  Effect.promise(async () => {
+    const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000 })
+    try {
+      return await client.db().collection("transactions").find(filter).toArray()
+    } finally {
+      await client.close()
+    }
+  })
 
 /** Options of {@link startNetwork}: the environment of each node beyond its ports. */
 export interface NetworkOptions {

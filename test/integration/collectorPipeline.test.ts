@@ -19,7 +19,7 @@ import { validateCollectorConfig } from "../../servers/Collector.ts"
 import { type PipelineCollector, type Role, roleFiles, roles, startPipelineCollector } from "../../servers/Pipeline.ts"
 import { runCommand } from "../../servers/Process.ts"
 import { eventually } from "../support/Eventually.ts"
-import { fetchTrace } from "./Jaeger.ts"
+import { fetchTrace, traceStatus } from "./Jaeger.ts"
 import { sample, scrape } from "./Network.ts"
 
 /** What each role needs set; everything else has a default in the files. */
@@ -103,8 +103,7 @@ describe("the pipeline's collector configs", () => {
     expect(await names(late, 2)).toEqual(["quick child", "root"])
     expect(await names(slow, 1)).toEqual(["slow"])
     expect(await names(error, 1)).toEqual(["failed"])
-    const dropped = await Promise.all(fast.map(async (traceId) =>
-      (await fetch(`${inject("jaegerQueryUrl")}/api/traces/${traceId}`)).status))
+    const dropped = await Promise.all(fast.map((traceId) => Effect.runPromise(traceStatus(traceId))))
     expect(dropped).toEqual(fast.map(() => 404))
 
     // Span metrics: before sampling, every span, by name and status.

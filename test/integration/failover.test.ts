@@ -13,11 +13,10 @@
 import { randomBytes } from "node:crypto"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { MongoClient } from "mongodb"
 import { inject } from "vitest"
 import { byName, fetchTrace, tag } from "./Jaeger.ts"
 import { inPhase, steadyLoad, summary } from "./Load.ts"
-import { dropDatabaseAtEnd, logged, type Node, sample, scrape, spawnNode, whileRunning, withDatabase, withOutputs } from "./Network.ts"
+import { dropDatabaseAtEnd, logged, type Node, sample, scrape, spawnNode, storedTransactions, whileRunning, withDatabase, withOutputs } from "./Network.ts"
 import { startPohNode, startPresence, startSendingDag } from "./Nodes.ts"
 
 const ttlMs = 3_000
@@ -164,15 +163,7 @@ describe("node loss under load", () => {
 
         // Nothing acknowledged is lost.
         const acknowledged = load.answers.map((answer) => (answer.body as { id: string }).id).toSorted()
-        const stored = yield* Effect.promise(async () => {
-          const client = new MongoClient(mongodbUri, { serverSelectionTimeoutMS: 5_000 })
-          try {
-            const documents = await client.db().collection("transactions").find({}, { projection: { _id: 1 } }).toArray()
-            return documents.map((document) => String(document._id)).toSorted()
-          } finally {
-            await client.close()
-          }
-        })
+        const stored = (yield* storedTransactions(mongodbUri)).map((document) => String(document._id)).toSorted()
         assert.deepStrictEqual(stored, acknowledged, "every acknowledged transaction is stored")
       }).pipe(Effect.scoped, withOutputs),
     150_000

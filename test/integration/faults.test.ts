@@ -25,10 +25,9 @@ import { randomBytes } from "node:crypto"
 import { type AddressInfo, createConnection, createServer, type Server, type Socket } from "node:net"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { type Document, type Filter, MongoClient } from "mongodb"
 import { inject } from "vitest"
 import { startFerretDB, startJaeger } from "../../servers/Servers.ts"
-import { byName, fetchTrace, tag } from "./Jaeger.ts"
+import { byName, fetchTrace, tag, traceStatus } from "./Jaeger.ts"
 import { type Answer, inPhase, type Load, quantile, steadyLoad, summary } from "./Load.ts"
 import {
   dropDatabaseAtEnd,
@@ -42,6 +41,7 @@ import {
   scrape,
   spawnNode,
   startNetwork,
+  storedTransactions,
   whileRunning,
   withDatabase,
   withOutputs
@@ -206,21 +206,6 @@ const exitWithin = (node: Node, timeoutMs: number) =>
     )
     return { ...exit, ms: Date.now() - started }
   })
-
-/** The `transactions` of `database` at `uri` matching `filter`, read with a client of its own. */
-const storedTransactions = (uri: string, database: string, filter: Filter<Document> = {}) =>
-  Effect.promise(async () => {
-    const client = new MongoClient(uri, { serverSelectionTimeoutMS: 5_000 })
-    try {
-      return await client.db(database).collection("transactions").find(filter).toArray()
-    } finally {
-      await client.close()
-    }
-  })
-
-/** The HTTP status of Jaeger's `GET /api/traces/<traceId>` (404: no span of the trace stored). */
-const traceStatus = (traceId: string) =>
-  Effect.promise(async () => (await fetch(`${inject("jaegerQueryUrl")}/api/traces/${traceId}`)).status)
 
 describe("faults", () => {
   it.live(
@@ -408,7 +393,7 @@ describe("faults", () => {
 
         // Every acknowledged transaction is stored, and nothing else.
         const acknowledged = committedIds(load.answers)
-        const stored = (yield* storedTransactions(ferretdb.uri, database)).map((document) => String(document._id))
+        const stored = (yield* storedTransactions(withDatabase(ferretdb.uri, database))).map((document) => String(document._id))
         console.log(`${acknowledged.length} transactions acknowledged with 201, ${stored.length} stored`)
         assert.strictEqual(stored.length, acknowledged.length)
         assert.deepStrictEqual(stored.toSorted(), acknowledged.toSorted())
@@ -572,7 +557,7 @@ describe("faults", () => {
         // the service never took: nothing stored from it and no span of its trace, now that the shutdown's spans
         // are in Jaeger (a request cut off while handled would have both, or at least its interrupted spans).
         const resets = closing.filter((answer) => answer.outcome === "reset")
-        const taken = yield* storedTransactions(inject("mongodbUri"), database, {
+        const taken = yield* storedTransactions(withDatabase(inject("mongodbUri"), database), {
           from: { $in: resets.map((answer) => answer.from) }
         })
         assert.deepStrictEqual(taken.map((document) => document.from), [], "no transaction stored from a reset request")
